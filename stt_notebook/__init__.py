@@ -1,0 +1,25 @@
+"""stt-notebook: live speech-to-text inside Jupyter — Korean first, offline by default.
+
+    from stt_notebook import transcribe
+    t = transcribe("interview.flac", language="ko")
+    t.utterances, t.words, t.plot_confidence(), t.to_srt()
+"""
+
+from .api import transcribe
+from .config import StreamConfig
+from .errors import (AudioError, AudioFileNotFoundError, ConfigError, EmptyAudioError, EngineError,
+                     EngineUnavailableError, ErrorCode, ModelNotFoundError, STTError, UnknownEngineError,
+                     UnsupportedLanguageError)
+from .events import Error, Final, Interim, SpeechStarted, UtteranceEnd, Word
+from .session import Session
+from .transcript import Transcript
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "transcribe", "Session", "Transcript", "StreamConfig",
+    "Word", "Interim", "Final", "SpeechStarted", "UtteranceEnd", "Error",
+    "STTError", "ErrorCode", "AudioError", "AudioFileNotFoundError", "EmptyAudioError", "ConfigError",
+    "EngineError", "EngineUnavailableError", "ModelNotFoundError", "UnknownEngineError",
+    "UnsupportedLanguageError",
+]

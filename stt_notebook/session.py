@@ -1,0 +1,224 @@
+"""``Session``: drives one engine stream from one audio source and fans its events out.
+
+Every path — a file, a numpy array, the browser widget, the ``/ws/stt`` relay, a local
+microphone — goes through this class; nothing else talks to an engine. Stop means finalize
+and drain: audio already sent always yields its finals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable, Union
+
+import numpy as np
+
+from . import audio
+from .config import SAMPLE_RATE, StreamConfig
+from .engines import Engine, EngineStream, choose_engine_name, get_engine
+from .errors import EngineError, STTError
+from .events import Error, Event, to_wire
+from .transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+Source = Union[str, os.PathLike, np.ndarray, bytes, AsyncIterable[bytes], Iterable[bytes]]
+Subscriber = Callable[[Event], Any]
+_END = object()
+
+
+class Session:
+    """One live transcription: ``await s.run(source)``, or ``start``/``send``/``stop`` by hand.
+
+    ``engine``: "auto" (by language), "vosk", "whisper" or "deepgram"; ``options``: any
+    :class:`StreamConfig` field under its Deepgram name (interim_results, endpointing, …).
+    ``record_audio``/``record_events``: write the audio (WAV) and events (JSONL) as they pass.
+    """
+
+    def __init__(self, engine: str = "auto", language: str = "ko", model: str | None = None, *,
+                 config: StreamConfig | None = None, record_audio: str | os.PathLike | None = None,
+                 record_events: str | os.PathLike | None = None, **options: Any):
+        self.config = (StreamConfig.from_options(language=language, model=model, **options)
+                       if config is None else config.with_options(**options))
+        self.engine_name = choose_engine_name(engine, self.config.language)
+        self.model = model
+        self.transcript = Transcript(language=self.config.language, engine=self.engine_name)
+        self.record_audio = record_audio
+        self.record_events = record_events
+        self._subscribers: list[Subscriber] = []
+        self._queues: list[asyncio.Queue] = []
+        self._stream: EngineStream | None = None
+        self._reader: asyncio.Task | None = None
+        self._wav = None
+        self._jsonl = None
+        self.audio_seconds = 0.0
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "idle"
+        return (f"<Session {self.engine_name} {self.config.language} {state}, "
+                f"{self.audio_seconds:.1f}s sent, {len(self.transcript.finals)} finals>")
+
+    # -- subscribers --
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (in the event loop's thread). Returns an unsubscribe."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event from now until the session stops."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while (event := await queue.get()) is not _END:
+                yield event
+        finally:
+            self._queues.remove(queue)
+
+    # -- lifecycle --
+    @property
+    def running(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    async def start(self) -> None:
+        if self.running:
+            raise EngineError("This session is already running.", hint="Call stop() first.")
+        engine: Engine = await asyncio.to_thread(get_engine, self.engine_name, self.config.language, self.model)
+        await asyncio.to_thread(engine.load, self.config)
+        if self.record_audio:
+            import soundfile as sf
+
+            self._wav = sf.SoundFile(str(self.record_audio), "w", SAMPLE_RATE, 1, "PCM_16")
+        if self.record_events:
+            self._jsonl = open(self.record_events, "a", encoding="utf-8")
+        self._stream = engine.stream(self.config)
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._stream))
+
+    async def send(self, pcm: bytes) -> None:
+        """Feed PCM16 16 kHz mono audio; waits while the engine is behind."""
+        if self._stream is None:
+            await self.start()
+        assert self._stream is not None
+        await self._stream.send(pcm)
+        if self._wav is not None:
+            self._wav.buffer_write(pcm, dtype="int16")
+        self.audio_seconds += audio.duration(pcm)
+
+    async def finalize(self) -> None:
+        """Flush buffered audio as finals; the session stays open."""
+        if self._stream is not None:
+            await self._stream.finalize()
+
+    async def stop(self) -> Transcript:
+        """Finalize, drain every event, close recordings. Safe to call twice."""
+        stream, reader = self._stream, self._reader
+        if stream is not None and reader is not None:
+            await stream.close()
+            await reader
+        self._stream = self._reader = None
+        self._close_recordings()
+        return self.transcript
+
+    async def abort(self) -> None:
+        """Stop at once without flushing (the client went away)."""
+        if self._stream is not None:
+            await self._stream.abort()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._stream = self._reader = None
+        self._close_recordings()
+
+    async def __aenter__(self) -> "Session":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    async def run(self, source: Source, *, realtime: bool = False, frame_ms: int = 100,
+                  sample_rate: int = SAMPLE_RATE,
+                  progress: Callable[[float], Any] | None = None) -> Transcript:
+        """Pump ``source`` through the engine and return the finished Transcript.
+
+        ``realtime`` paces audio like a live microphone; ``progress(seconds)`` is told how much
+        audio was sent after each frame. Interrupted or not, what was sent is finalized and drained.
+        """
+        if self._stream is None:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent = 0.0
+        try:
+            async for frame in _frames(source, frame_ms, sample_rate):
+                if realtime:
+                    delay = started + sent - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                try:
+                    await self.send(frame)
+                except EngineError:
+                    break  # the engine died; its Error event is in the transcript
+                sent += audio.duration(frame)
+                if progress is not None:
+                    progress(sent)
+        finally:
+            await self.stop()
+        return self.transcript
+
+    # -- fan-out --
+    async def _read(self, stream: EngineStream) -> None:
+        try:
+            async for event in stream:
+                self._publish(event)
+        except Exception as e:  # a broken stream still ends the session cleanly
+            log.exception("engine stream failed")
+            self._publish(Error("ENGINE_ERROR", f"engine stream failed: {e}"))
+        finally:
+            for queue in self._queues:
+                queue.put_nowait(_END)
+
+    def _publish(self, event: Event) -> None:
+        self.transcript.add(event)
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(to_wire(event), ensure_ascii=False) + "\n")
+            self._jsonl.flush()
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("a session subscriber failed; the session goes on")
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def _close_recordings(self) -> None:
+        if self._wav is not None:
+            self._wav.close()
+            self._wav = None
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+
+
+async def _frames(source: Source, frame_ms: int, sample_rate: int) -> AsyncIterator[bytes]:
+    """Any supported source as PCM16 16 kHz mono frames."""
+    if isinstance(source, (str, os.PathLike)):
+        pcm = await asyncio.to_thread(audio.load_pcm16, source)
+    elif isinstance(source, np.ndarray):
+        pcm = audio.array_to_pcm16(source, sample_rate)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        pcm = bytes(source)
+    elif hasattr(source, "__aiter__"):
+        async for frame in source:  # type: ignore[union-attr]
+            yield bytes(frame)
+        return
+    elif hasattr(source, "__iter__"):
+        for frame in source:  # type: ignore[union-attr]
+            yield bytes(frame)
+        return
+    else:
+        raise STTError(f"Cannot read audio from {type(source).__name__}.",
+                       hint="Pass a file path, a numpy array, PCM16 bytes or an iterator of PCM16 frames.")
+    for frame in audio.frames(pcm, frame_ms):
+        yield frame
