@@ -142,7 +142,7 @@ def from_wire(d: dict[str, Any]) -> Event:
             words = tuple(word_from_wire(w) for w in d.get("words", ()))
             start = float(d["start"])
             common = dict(text=str(d["text"]), confidence=float(d["confidence"]), start=start,
-                          end=start + float(d["duration"]), words=words)
+                          end=round(start + float(d["duration"]), 3), words=words)
             if kind == "transcript_final":
                 return Final(**common, speech_final=bool(d.get("speech_final")),
                              from_finalize=bool(d.get("from_finalize")))

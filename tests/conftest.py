@@ -1,0 +1,76 @@
+"""Shared fixtures: real speech clips with their references, and how to score them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def _clips(lang: str) -> list[tuple[Path, str]]:
+    rows = (line.rstrip("\n").split("\t") for line in (DATA / lang / "transcripts.tsv").read_text("utf-8").splitlines())
+    return [(DATA / lang / name, ref) for name, ref in rows]
+
+
+KO_CLIPS = _clips("ko")
+EN_CLIPS = _clips("en")
+
+
+def squash_ko(text: str) -> str:
+    """Korean scoring form: no whitespace, no punctuation (Zeroth spacing is irregular)."""
+    return re.sub(r"[\s\W_]+", "", text)
+
+
+def normalise_en(text: str) -> str:
+    text = text.lower().replace("-", " ")
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
+
+
+def corpus_cer(refs: list[str], hyps: list[str]) -> float:
+    import jiwer
+
+    return jiwer.cer([squash_ko(r) for r in refs], [squash_ko(h) for h in hyps])
+
+
+def corpus_wer(refs: list[str], hyps: list[str]) -> float:
+    import jiwer
+
+    return jiwer.wer([normalise_en(r) for r in refs], [normalise_en(h) for h in hyps])
+
+
+@pytest.fixture(scope="session")
+def ko_clip() -> tuple[Path, str]:
+    return KO_CLIPS[7]  # 104_003_0374: 8.1 s, one sentence
+
+
+@pytest.fixture(scope="session")
+def en_clip() -> tuple[Path, str]:
+    return next(c for c in EN_CLIPS if c[0].stem == "1089-134686-0007")  # 4.3 s
+
+
+async def stream_events(pcm: bytes, language: str, engine: str = "auto", *, frame_ms: int = 100,
+                        realtime: bool = False, **options):
+    """Run a Session over PCM16 and return (transcript, events in order)."""
+    from stt_notebook import Session
+
+    session = Session(engine, language, **options)
+    events = []
+    session.subscribe(events.append)
+    transcript = await session.run(pcm, realtime=realtime, frame_ms=frame_ms)
+    return transcript, events
+
+
+def check_words(events) -> None:
+    """Every final's words are well-formed: start <= end, confidence within [0, 1], in time order."""
+    from stt_notebook import Final
+
+    finals = [e for e in events if isinstance(e, Final)]
+    assert finals
+    for f in finals:
+        assert f.words
+        for w in f.words:
+            assert 0 <= w.start <= w.end and 0.0 <= w.confidence <= 1.0
+        assert f.start <= f.words[0].start and f.words[-1].end <= f.end + 1e-6

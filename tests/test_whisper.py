@@ -1,0 +1,55 @@
+"""The English offline engine on real LibriSpeech speech."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from stt_notebook import Final, Interim, SpeechStarted, UnsupportedLanguageError, audio, transcribe
+
+from .conftest import EN_CLIPS, check_words, corpus_wer, normalise_en, stream_events
+
+
+async def test_librispeech_wer_within_10_percent():
+    hyps = []
+    for path, _ in EN_CLIPS:
+        t, _ = await stream_events(audio.load_pcm16(path), "en")
+        hyps.append(t.text)
+    wer = corpus_wer([r for _, r in EN_CLIPS], hyps)
+    print(f"whisper tiny.en LibriSpeech WER over {len(hyps)} clips: {wer:.3f}")
+    assert wer <= 0.10
+
+
+async def test_realtime_stream_shows_interims_then_commits(en_clip):
+    path, ref = en_clip
+    t, events = await stream_events(audio.load_pcm16(path), "en", realtime=True)
+    kinds = [type(e) for e in events]
+    assert kinds[0] is SpeechStarted
+    assert Interim in kinds and kinds.index(Interim) < kinds.index(Final)
+    check_words(events)
+    assert corpus_wer([ref], [t.text]) <= 0.35
+    assert t.finals[-1].speech_final
+
+
+async def test_silence_and_noise_invent_no_text():
+    rng = np.random.default_rng(0)
+    quiet = np.concatenate([np.zeros(16000 * 2), rng.normal(0, 0.003, 16000 * 3)]).astype(np.float32)
+    t, events = await stream_events(audio.float_to_pcm16(quiet), "en")
+    assert not [e for e in events if isinstance(e, (Interim, Final))]
+    assert t.text == ""
+
+
+async def test_stop_mid_utterance_still_gives_the_final(en_clip):
+    path, ref = en_clip
+    pcm = audio.load_pcm16(path)
+    cut = int(len(pcm) * 0.6) // 2 * 2
+    t, events = await stream_events(pcm[:cut], "en")
+    finals = [e for e in events if isinstance(e, Final)]
+    assert finals and finals[-1].from_finalize
+    heard = normalise_en(t.text).split()
+    assert len(heard) >= 3 and heard[:2] == normalise_en(ref).split()[:2]
+
+
+def test_english_only_model_refuses_other_languages():
+    with pytest.raises(UnsupportedLanguageError):
+        transcribe(EN_CLIPS[0][0], language="fr", engine="whisper", progress=False)
