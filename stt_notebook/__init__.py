@@ -23,3 +23,7 @@ __all__ = [
     "EngineError", "EngineUnavailableError", "ModelNotFoundError", "UnknownEngineError",
     "UnsupportedLanguageError",
 ]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "stt_notebook.server"}]

@@ -1,0 +1,241 @@
+"""Jupyter server extension: ``{base_url}ws/stt`` relay, ``stt/health`` and ``stt/info``.
+
+Every connection feeds the same :class:`~stt_notebook.session.Session` as every other path;
+this module only authenticates, parses (:mod:`stt_notebook.protocol`), enforces limits and
+forwards events. Limits are traitlets: ``c.STTRelay.max_sessions = 8`` in a Jupyter config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
+
+from . import __version__
+from .audio import duration
+from .errors import ErrorCode, STTError
+from .events import Error, Event, to_wire
+from .protocol import Audio, ProtocolError, Start, Stop, parse_frame, summary_frame
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+class STTRelay(LoggingConfigurable):
+    """Limits of the ``/ws/stt`` relay, and the sessions it runs."""
+
+    max_frame_bytes = Int(1 << 20, config=True, help="Largest accepted frame, text or binary (bytes).")
+    max_sessions = Int(32, config=True, help="Concurrent transcription sessions across all connections.")
+    max_realtime_factor = Float(10.0, config=True,
+                                help="Audio may arrive at most this many times faster than real time; "
+                                     "faster senders are slowed down, then refused with RATE_LIMITED.")
+    burst_seconds = Float(10.0, config=True, help="Audio a client may send ahead of the real-time allowance.")
+    max_queued_frames = Int(500, config=True, help="Frames waiting per connection before RATE_LIMITED.")
+    idle_timeout = Float(300.0, config=True, help="Close a connection silent for this many seconds (0: never).")
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sessions: set[Session] = set()
+        self.connections: set["STTSocketHandler"] = set()
+
+    def limits(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.trait_names(config=True)}
+
+
+class HealthHandler(APIHandler):
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.finish({"status": "ok"})
+
+
+class InfoHandler(APIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        from .engines import FACTORIES, deepgram_key_available
+        from .doctor import checks
+
+        relay: STTRelay = self.settings["stt_relay"]
+        engines = [{"name": name, "usable": ok, "detail": detail}
+                   for group, name, ok, detail in checks() if group == "engine"]
+        self.finish({
+            "version": __version__,
+            "engines": engines,
+            "engine_names": sorted(FACTORIES),
+            "deepgram": deepgram_key_available(),  # whether a key is set; never the key
+            "audio": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
+            "sessions": {"active": len(relay.sessions), "connections": len(relay.connections)},
+            "limits": relay.limits(),
+        })
+
+
+class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One client connection; at most one running Session at a time."""
+
+    auth_resource = "stt"
+    # defaults for a refused upgrade, whose on_close runs without open()
+    session: Session | None = None
+    idle_timer: asyncio.TimerHandle | None = None
+    worker: asyncio.Task | None = None
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "execute", "stt")):
+            raise web.HTTPError(403)
+        return await super().get(*args, **kwargs)
+
+    @property
+    def relay(self) -> STTRelay:
+        return self.settings["stt_relay"]
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.set_nodelay(True)
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.audio_started = 0.0
+        self.audio_seconds = 0.0
+        self.relay.connections.add(self)
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+        self._touch()
+
+    def on_message(self, message: str | bytes) -> None:
+        # Only enqueue: one worker handles frames in order and carries the backpressure.
+        self._touch()
+        if self.inbox.qsize() >= self.relay.max_queued_frames:
+            self.send_error_frame(ErrorCode.RATE_LIMITED, "Too many frames waiting; the frame was dropped.",
+                            retry_after=1.0)
+            return
+        self.inbox.put_nowait(message)
+
+    def on_close(self) -> None:
+        self.relay.connections.discard(self)
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        if self.worker is not None:
+            self.worker.cancel()
+        session, self.session = self.session, None
+        if session is not None:  # the client vanished: free the recognizer now
+            self.relay.sessions.discard(session)
+            asyncio.get_running_loop().create_task(session.abort())
+
+    # -- frames out --
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        try:
+            self.write_message(json.dumps(frame, ensure_ascii=False))
+        except WebSocketClosedError:
+            pass
+
+    def send_error_frame(self, code: str, message: str, details: dict | None = None,
+                   retry_after: float | None = None) -> None:
+        self.send_frame(to_wire(Error(code, message, retry_after, details)))
+
+    def _on_event(self, event: Event) -> None:
+        self.send_frame(to_wire(event))
+
+    # -- the worker --
+    async def _work(self) -> None:
+        while True:
+            message = await self.inbox.get()
+            parsed = parse_frame(message, self.relay.max_frame_bytes)
+            try:
+                await self._handle(parsed)
+            except STTError as e:
+                self.send_error_frame(e.code, str(e))
+            except Exception as e:  # the connection and the server stay up
+                log.exception("stt relay: unexpected failure")
+                self.send_error_frame(ErrorCode.ENGINE_ERROR, f"Unexpected failure: {type(e).__name__}: {e}")
+
+    async def _handle(self, message: Any) -> None:
+        if isinstance(message, ProtocolError):
+            self.send_frame(message.frame())
+        elif isinstance(message, Start):
+            if self.session is not None:
+                await self._stop()
+            await self._start(message)
+        elif isinstance(message, Audio):
+            if not message.pcm:
+                return
+            if self.session is None:
+                await self._start(Start())
+            await self._pace(duration(message.pcm))
+            assert self.session is not None
+            await self.session.send(message.pcm)
+        elif isinstance(message, Stop):
+            await self._stop()
+
+    async def _start(self, start: Start) -> None:
+        if len(self.relay.sessions) >= self.relay.max_sessions:
+            raise STTError(f"The server already runs {self.relay.max_sessions} transcription sessions.",
+                           hint="Try again later, or raise c.STTRelay.max_sessions.", code=ErrorCode.TOO_MANY_SESSIONS)
+        session = Session(start.engine, start.config.language, start.model, config=start.config)
+        session.subscribe(self._on_event)
+        self.relay.sessions.add(session)
+        try:
+            await session.start()
+        except BaseException:
+            self.relay.sessions.discard(session)
+            raise
+        self.session = session
+        self.audio_started = time.monotonic()
+        self.audio_seconds = 0.0
+
+    async def _pace(self, seconds: float) -> None:
+        """Backpressure for senders faster than max_realtime_factor; RATE_LIMITED if they keep on."""
+        self.audio_seconds += seconds
+        allowed = (time.monotonic() - self.audio_started) * self.relay.max_realtime_factor + self.relay.burst_seconds
+        ahead = (self.audio_seconds - allowed) / self.relay.max_realtime_factor
+        if ahead > 0:
+            if ahead > 2.0:
+                self.audio_seconds -= seconds
+                raise STTError("Audio is arriving much faster than real time; the frame was dropped.",
+                               code=ErrorCode.RATE_LIMITED, hint=f"Send at most {self.relay.max_realtime_factor:g}x real time.")
+            await asyncio.sleep(ahead)
+
+    async def _stop(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            self.send_frame(summary_frame(0, 0, 0.0, ""))
+            return
+        try:
+            transcript = await session.stop()
+        finally:
+            self.relay.sessions.discard(session)
+        self.send_frame(summary_frame(len(transcript), len(transcript.words), session.audio_seconds, transcript.text))
+
+    def _touch(self) -> None:
+        timeout = self.relay.idle_timeout
+        if timeout <= 0:
+            return
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        self.idle_timer = asyncio.get_running_loop().call_later(timeout, self._idle)
+
+    def _idle(self) -> None:
+        self.send_error_frame("IDLE_TIMEOUT", f"No message for {self.relay.idle_timeout:g} s; closing.")
+        self.close(1000, "idle timeout")
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    relay = STTRelay(parent=serverapp)
+    web_app = serverapp.web_app
+    web_app.settings["stt_relay"] = relay
+    base = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "stt", "health"), HealthHandler),
+        (url_path_join(base, "stt", "info"), InfoHandler),
+        (url_path_join(base, "ws", "stt"), STTSocketHandler),
+    ])
+    serverapp.log.info("stt-notebook: /ws/stt relay ready")

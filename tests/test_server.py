@@ -1,0 +1,206 @@
+"""The /ws/stt relay inside a real `jupyter server` process, spoken to as any client would."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import websockets
+
+from stt_notebook import audio
+
+from .conftest import KO_CLIPS, corpus_cer
+
+TOKEN = "stt-test-token"
+SECRET = "dg-secret-that-never-leaves-the-server"
+BASE = "/jp/"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    root = tmp_path_factory.mktemp("root")
+    config = tmp_path_factory.mktemp("cfg") / "jupyter_server_config.json"
+    config.write_text(json.dumps({"STTRelay": {"max_sessions": 24, "max_frame_bytes": 256 * 1024}}))
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(config.parent), "DEEPGRAM_API_KEY": SECRET}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",
+         f"--config={config}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}{BASE}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(url + "stt/health", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read())
+            time.sleep(0.2)
+    yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt"}
+    proc.terminate()
+    proc.wait(10)
+
+
+def connect(server, **kw):
+    headers = kw.pop("headers", {"Authorization": f"token {TOKEN}"})
+    return websockets.connect(server["ws"], additional_headers=headers, max_size=None, **kw)
+
+
+def info(server) -> dict:
+    req = urllib.request.Request(server["http"] + "stt/info", headers={"Authorization": f"token {TOKEN}"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+async def transcribe_over(ws, pcm: bytes, binary: bool, start: dict | None = None) -> tuple[list[dict], dict]:
+    """Send a clip, stop, and collect frames up to the closing summary."""
+    await ws.send(json.dumps({"type": "start_transcription", "config": start or {"language": "ko"}}))
+    for i, frame in enumerate(audio.frames(pcm, 100)):
+        if binary:
+            await ws.send(frame)
+        else:
+            await ws.send(json.dumps({"type": "audio_data", "audio": base64.b64encode(frame).decode(), "chunk_id": i}))
+    await ws.send(json.dumps({"type": "stop_transcription"}))
+    frames = []
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        if frame["type"] == "transcription_stopped":
+            return frames, frame
+        frames.append(frame)
+
+
+def finals_text(frames) -> str:
+    return " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
+
+
+def test_health_is_open_and_info_needs_auth(server):
+    assert json.loads(urllib.request.urlopen(server["http"] + "stt/health").read()) == {"status": "ok"}
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(server["http"] + "stt/info"))
+    assert e.value.code in (302, 403)
+    body = info(server)
+    assert body["audio"]["sample_rate"] == 16000 and body["limits"]["max_sessions"] == 24
+    assert body["deepgram"] is True and SECRET not in json.dumps(body)
+
+
+def test_extension_is_enabled_by_install():
+    r = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
+                       capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    assert re.search(r"stt_notebook\s.*enabled", out), out
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["base64", "binary"])
+async def test_korean_speech_through_the_relay(server, binary):
+    path, ref = KO_CLIPS[7]
+    async with connect(server) as ws:
+        frames, summary = await transcribe_over(ws, audio.load_pcm16(path), binary)
+        types = [f["type"] for f in frames]
+        assert "transcript_interim" in types and types.index("transcript_interim") < types.index("transcript_final")
+        assert corpus_cer([ref], [finals_text(frames)]) <= 0.15
+        assert summary["words"] > 5 and summary["audio_seconds"] > 7
+        # the same socket takes a new transcription after the summary
+        frames2, _ = await transcribe_over(ws, audio.load_pcm16(KO_CLIPS[4][0]), binary)
+        assert corpus_cer([KO_CLIPS[4][1]], [finals_text(frames2)]) <= 0.25
+
+
+async def test_unauthenticated_and_foreign_origin_are_refused(server):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+        async with connect(server, headers={}):
+            pass
+    assert e.value.response.status_code == 403
+    # a browser with the login cookie: same origin works, a foreign origin is refused
+    port = server["port"]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    opener.open(f"{server['http']}?token={TOKEN}")
+    jar = next(h.cookiejar for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    assert cookie
+    async with connect(server, headers={"Cookie": cookie}, origin=f"http://127.0.0.1:{port}") as ws:
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        assert json.loads(await ws.recv())["type"] == "transcription_stopped"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+        async with connect(server, headers={"Cookie": cookie}, origin="http://evil.example"):
+            pass
+    assert e.value.response.status_code == 403
+
+
+BAD_FRAMES = [
+    ("{not json", "INVALID_JSON"),
+    ('["a list"]', "INVALID_MESSAGE"),
+    ('{"type": "dance"}', "INVALID_MESSAGE"),
+    ('{"type": "audio_data", "audio": "@@not-base64@@"}', "AUDIO_FORMAT_ERROR"),
+    ('{"type": "audio_data", "audio": "AAEC"}', "AUDIO_FORMAT_ERROR"),  # 3 bytes: odd
+    (b"\x01\x02\x03", "AUDIO_FORMAT_ERROR"),
+    (b"\x00" * (300 * 1024), "PAYLOAD_TOO_LARGE"),
+    ('{"type": "start_transcription", "config": {"sample_rate": 44100}}', "AUDIO_FORMAT_ERROR"),
+    ('{"type": "start_transcription", "config": {"engine": "nope"}}', "UNKNOWN_ENGINE"),
+    ('{"type": "start_transcription", "config": {"language": "xx"}}', "UNSUPPORTED_LANGUAGE"),
+    ('{"type": "start_transcription", "config": {"interim_result": true}}', "INVALID_CONFIG"),
+]
+
+
+async def test_bad_input_gets_its_code_and_the_connection_still_works(server):
+    path, ref = KO_CLIPS[7]
+    async with connect(server) as ws:
+        for frame, code in BAD_FRAMES:
+            await ws.send(frame)
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert reply["type"] == "error" and reply["code"] == code, (frame[:40], reply)
+            assert reply["message"]
+        frames, _ = await transcribe_over(ws, audio.load_pcm16(path), binary=True)
+        assert corpus_cer([ref], [finals_text(frames)]) <= 0.15
+
+
+async def test_audio_before_start_uses_defaults(server):
+    path, ref = KO_CLIPS[7]
+    async with connect(server) as ws:
+        for frame in audio.frames(audio.load_pcm16(path), 100):
+            await ws.send(frame)
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        frames = []
+        while (f := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] != "transcription_stopped":
+            frames.append(f)
+        assert corpus_cer([ref], [finals_text(frames)]) <= 0.15
+
+
+async def test_twenty_concurrent_sessions_each_get_their_own_words(server):
+    clips = [KO_CLIPS[i % len(KO_CLIPS)] for i in range(20)]
+
+    async def one(path, ref):
+        async with connect(server) as ws:
+            frames, _ = await transcribe_over(ws, audio.load_pcm16(path), binary=True)
+            return corpus_cer([ref], [finals_text(frames)])
+
+    cers = await asyncio.gather(*(one(p, r) for p, r in clips))
+    assert max(cers) <= 0.35 and sum(cers) / len(cers) <= 0.15
+
+
+async def test_a_client_that_vanishes_leaves_no_session(server):
+    pcm = audio.load_pcm16(KO_CLIPS[0][0])
+    ws = await connect(server)
+    await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
+    for frame in list(audio.frames(pcm, 100))[:40]:
+        await ws.send(frame)
+    assert info(server)["sessions"]["active"] >= 1
+    ws.transport.abort()  # the client vanishes: no closing handshake
+    for _ in range(50):
+        if info(server)["sessions"]["active"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert info(server)["sessions"] == {"active": 0, "connections": 0}
