@@ -20,22 +20,8 @@ def _version(dist: str) -> str | None:
 def checks() -> Iterator[Check]:
     from .engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
 
-    vosk = _version("vosk")
-    for language, package in VOSK_PACKAGES.items():
-        path = package.path()
-        if vosk and path:
-            yield "engine", f"vosk ({language})", True, f"vosk {vosk}, model {path}"
-        else:
-            missing = " ".join(p for p, ok in (("vosk", vosk), (package.distribution, path)) if not ok)
-            yield "engine", f"vosk ({language})", False, f"missing: pip install {missing}"
-    fw = _version("faster-whisper")
-    for name, package in WHISPER_PACKAGES.items():
-        path = package.path()
-        if fw and path:
-            yield "engine", f"whisper ({name})", True, f"faster-whisper {fw}, model {path}"
-        else:
-            missing = " ".join(p for p, ok in (("faster-whisper", fw), (package.distribution, path)) if not ok)
-            yield "engine", f"whisper ({name})", False, f"missing: pip install {missing}"
+    yield from _engine_checks("vosk", "vosk", VOSK_PACKAGES)
+    yield from _engine_checks("whisper", "faster-whisper", WHISPER_PACKAGES)
     key = bool(os.environ.get("DEEPGRAM_API_KEY"))
     url = os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com")
     yield ("engine", "deepgram", key,
@@ -47,6 +33,18 @@ def checks() -> Iterator[Check]:
     yield "decoder", "ffmpeg binary", bool(ffmpeg), ffmpeg or "not needed (PyAV carries its own FFmpeg)"
 
     yield from _devices()
+
+
+def _engine_checks(engine: str, dist: str, packages: dict) -> Iterator[Check]:
+    """One row per packaged model: usable, or the pip command that makes it so."""
+    version = _version(dist)
+    for name, package in packages.items():
+        path = package.path()
+        if version and path:
+            yield "engine", f"{engine} ({name})", True, f"{dist} {version}, model {path}"
+        else:
+            missing = " ".join(p for p, ok in ((dist, version), (package.distribution, path)) if not ok)
+            yield "engine", f"{engine} ({name})", False, f"missing: pip install {missing}"
 
 
 def _describe_soundfile() -> str:

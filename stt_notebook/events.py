@@ -7,7 +7,7 @@ frames the relay sends are exactly :func:`to_wire` of these events.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 
@@ -157,7 +157,3 @@ def from_wire(d: dict[str, Any]) -> Event:
         raise ValueError(f"malformed {kind} frame: {e}") from e
     raise ValueError(f"unknown event type: {kind!r}")
 
-
-def event_dict(event: Event) -> dict[str, Any]:
-    """Plain dict of the dataclass, tagged with its class name (for JSON save/load)."""
-    return {"event": type(event).__name__, **asdict(event)}

