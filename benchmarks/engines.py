@@ -22,7 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stt_notebook import Final, Interim, Session, audio  # noqa: E402
+from stt_notebook import Final, Interim, Session, StreamConfig, audio  # noqa: E402
+from stt_notebook.engines import get_engine  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CLIPS = {"vosk": ("ko", sorted((DATA / "ko").glob("*.flac"))[:4]),
@@ -75,7 +76,7 @@ def full_speed_rtf(engine: str, language: str, pcms: list[bytes]) -> float:
     from stt_notebook.api import run_sync
 
     total = sum(audio.duration(p) for p in pcms)
-    run_sync(Session(engine, language).start())  # load the model outside the timing
+    get_engine(engine, language).load(StreamConfig(language=language))  # the model loads outside the timing
     t = time.perf_counter()
     for pcm in pcms:
         run_sync(Session(engine, language).run(pcm))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 from . import audio
 from .errors import EngineError
+from .events import Event
 from .session import Session, Source
 from .transcript import Transcript
 
@@ -25,38 +27,41 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+@contextlib.contextmanager
+def audio_progress(total: float, desc: str, enabled: bool = True) -> Iterator[Callable[[float], None] | None]:
+    """A tqdm bar over seconds of audio sent; yields the ``progress`` callback for Session.run."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=round(total, 1), unit="s", desc=desc,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f}s audio [{elapsed}<{remaining}]")
+    try:
+        yield lambda seconds: bar.update(round(min(seconds, total) - bar.n, 1))  # tqdm throttles redraws
+    finally:
+        bar.close()
+
+
 def transcribe(source: Source, language: str = "ko", engine: str = "auto", model: str | None = None, *,
                realtime: bool = False, progress: bool = True, sample_rate: int = 16000,
-               **options: Any) -> Transcript:
+               on_event: Callable[[Event], Any] | None = None, **options: Any) -> Transcript:
     """Transcribe a file path, numpy array or PCM16 bytes; returns the finished :class:`Transcript`.
 
-    ``options`` are Deepgram-named stream options (interim_results, endpointing, …).
+    ``options`` are Deepgram-named stream options (interim_results, endpointing, …);
+    ``on_event(event)`` sees every event as it happens.
     Raises :class:`~stt_notebook.errors.STTError` subclasses for bad input or a failed engine.
     """
     session = Session(engine, language, model, **options)
+    if on_event is not None:
+        session.subscribe(on_event)
     if isinstance(source, (str, os.PathLike)):
         session.transcript.source = os.path.basename(os.fspath(source))
-        pcm = audio.load_pcm16(source)  # decode errors surface here, before any model loads
-        source = pcm
+        source = audio.load_pcm16(source)  # decode errors surface here, before any model loads
     elif not isinstance(source, (bytes, bytearray)):
         source = audio.array_to_pcm16(source, sample_rate)
-    total = audio.duration(source)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=round(total, 1), unit="s", desc=f"transcribe ({session.engine_name})",
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f}s audio [{elapsed}<{remaining}]")
-
-    def advance(seconds: float) -> None:
-        bar.n = round(min(seconds, total), 1)
-        bar.refresh() if bar.n >= total else bar.update(0)
-
-    try:
-        transcript = run_sync(session.run(source, realtime=realtime, progress=advance if bar else None))
-    finally:
-        if bar is not None:
-            bar.close()
+    with audio_progress(audio.duration(source), f"transcribe ({session.engine_name})", progress) as advance:
+        transcript = run_sync(session.run(source, realtime=realtime, progress=advance))
     if transcript.errors:
         error = transcript.errors[0]
         failure = EngineError(error.message, code=error.code)

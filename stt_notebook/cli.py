@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -110,37 +109,21 @@ def render(transcript: Transcript, fmt: str) -> str:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from . import audio
-    from .session import Session
+    from .api import transcribe
 
     options = dict(parse_option(o) for o in args.option)
-    session = Session(args.engine, args.language, args.model, **options)
-    session.transcript.source = os.path.basename(args.file)
-    pcm = audio.load_pcm16(args.file)
+    streaming = args.format == "jsonl" or (args.realtime and args.format == "text")
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        streaming = args.format == "jsonl" or (args.realtime and args.format == "text")
-        if streaming:
-            session.subscribe(LiveView(out, jsonl=args.format == "jsonl", realtime=args.realtime))
-        bar = None
-        if not args.no_progress and not args.realtime and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            bar = tqdm(total=round(audio.duration(pcm), 1), unit="s", desc=session.engine_name, leave=False)
-        progress = (lambda s: setattr(bar, "n", round(s, 1)) or bar.refresh()) if bar else None
-        try:
-            transcript = asyncio.run(session.run(pcm, realtime=args.realtime, progress=progress))
-        finally:
-            if bar is not None:
-                bar.close()
+        view = LiveView(out, jsonl=args.format == "jsonl", realtime=args.realtime) if streaming else None
+        transcript = transcribe(args.file, args.language, args.engine, args.model, realtime=args.realtime,
+                                progress=not (args.no_progress or args.realtime) and sys.stderr.isatty(),
+                                on_event=view, **options)
         if not streaming:
             out.write(render(transcript, args.format))
     finally:
         if out is not sys.stdout:
             out.close()
-    if transcript.errors:
-        e = transcript.errors[0]
-        raise STTError(e.message, code=e.code)
     return 0
 
 

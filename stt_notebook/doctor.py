@@ -18,6 +18,19 @@ def _version(dist: str) -> str | None:
 
 
 def checks() -> Iterator[Check]:
+    """Everything ``stt-notebook doctor`` shows: engines, decoders, audio devices."""
+    yield from engine_checks()
+
+    yield "decoder", "soundfile", bool(_version("soundfile")), _describe_soundfile()
+    yield "decoder", "PyAV (ffmpeg)", bool(_version("av")), f"av {_version('av')}" if _version("av") else "pip install av"
+    ffmpeg = shutil.which("ffmpeg")
+    yield "decoder", "ffmpeg binary", bool(ffmpeg), ffmpeg or "not needed (PyAV carries its own FFmpeg)"
+
+    yield from _devices()
+
+
+def engine_checks() -> Iterator[Check]:
+    """The engine rows alone: cheap (no device probing), so ``stt/info`` can ask on every request."""
     from .engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
 
     yield from _engine_checks("vosk", "vosk", VOSK_PACKAGES)
@@ -26,13 +39,6 @@ def checks() -> Iterator[Check]:
     url = os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com")
     yield ("engine", "deepgram", key,
            f"key set, endpoint {url}" if key else "no DEEPGRAM_API_KEY (env or .env): the cloud engine is off")
-
-    yield "decoder", "soundfile", bool(_version("soundfile")), _describe_soundfile()
-    yield "decoder", "PyAV (ffmpeg)", bool(_version("av")), f"av {_version('av')}" if _version("av") else "pip install av"
-    ffmpeg = shutil.which("ffmpeg")
-    yield "decoder", "ffmpeg binary", bool(ffmpeg), ffmpeg or "not needed (PyAV carries its own FFmpeg)"
-
-    yield from _devices()
 
 
 def _engine_checks(engine: str, dist: str, packages: dict) -> Iterator[Check]:

@@ -63,12 +63,11 @@ class HealthHandler(APIHandler):
 class InfoHandler(APIHandler):
     @web.authenticated
     def get(self) -> None:
+        from .doctor import engine_checks
         from .engines import FACTORIES, deepgram_key_available
-        from .doctor import checks
 
         relay: STTRelay = self.settings["stt_relay"]
-        engines = [{"name": name, "usable": ok, "detail": detail}
-                   for group, name, ok, detail in checks() if group == "engine"]
+        engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
         self.finish({
             "version": __version__,
             "engines": engines,
@@ -104,7 +103,6 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.set_nodelay(True)
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.audio_started = 0.0
-        self.audio_seconds = 0.0
         self.relay.connections.add(self)
         self.worker = asyncio.get_running_loop().create_task(self._work())
         self._touch()
@@ -114,7 +112,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._touch()
         if self.inbox.qsize() >= self.relay.max_queued_frames:
             self.send_error_frame(ErrorCode.RATE_LIMITED, "Too many frames waiting; the frame was dropped.",
-                            retry_after=1.0)
+                                  retry_after=1.0)
             return
         self.inbox.put_nowait(message)
 
@@ -139,7 +137,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             pass
 
     def send_error_frame(self, code: str, message: str, details: dict | None = None,
-                   retry_after: float | None = None) -> None:
+                         retry_after: float | None = None) -> None:
         self.send_frame(to_wire(Error(code, message, retry_after, details)))
 
     def _on_event(self, event: Event) -> None:
@@ -170,8 +168,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 return
             if self.session is None:
                 await self._start(Start())
-            await self._pace(duration(message.pcm))
-            assert self.session is not None
+            await self._pace(self.session, duration(message.pcm))
             await self.session.send(message.pcm)
         elif isinstance(message, Stop):
             await self._stop()
@@ -190,16 +187,13 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             raise
         self.session = session
         self.audio_started = time.monotonic()
-        self.audio_seconds = 0.0
 
-    async def _pace(self, seconds: float) -> None:
+    async def _pace(self, session: Session, seconds: float) -> None:
         """Backpressure for senders faster than max_realtime_factor; RATE_LIMITED if they keep on."""
-        self.audio_seconds += seconds
         allowed = (time.monotonic() - self.audio_started) * self.relay.max_realtime_factor + self.relay.burst_seconds
-        ahead = (self.audio_seconds - allowed) / self.relay.max_realtime_factor
+        ahead = (session.audio_seconds + seconds - allowed) / self.relay.max_realtime_factor
         if ahead > 0:
             if ahead > 2.0:
-                self.audio_seconds -= seconds
                 raise STTError("Audio is arriving much faster than real time; the frame was dropped.",
                                code=ErrorCode.RATE_LIMITED, hint=f"Send at most {self.relay.max_realtime_factor:g}x real time.")
             await asyncio.sleep(ahead)

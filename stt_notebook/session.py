@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable, Union
 
 import numpy as np

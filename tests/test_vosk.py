@@ -3,7 +3,6 @@
 import asyncio
 
 import numpy as np
-import pytest
 
 from stt_notebook import Final, Interim, SpeechStarted, UtteranceEnd, audio
 from stt_notebook.engines.vosk import clean_token, sino_korean

@@ -1,6 +1,5 @@
 """The English offline engine on real LibriSpeech speech."""
 
-import asyncio
 
 import numpy as np
 import pytest
