@@ -25,6 +25,7 @@ examples:
   stt-notebook transcribe talk.wav --language en --format srt -o talk.srt
   stt-notebook transcribe call.wav --realtime            paced like a live microphone
   stt-notebook transcribe call.wav --format jsonl        one /ws/stt frame per line
+  stt-notebook stream call.wav --url http://127.0.0.1:8888/ --token TOKEN   through Jupyter's /ws/stt
   stt-notebook doctor                                    what is usable here, and why not
 """
 
@@ -40,23 +41,41 @@ def build_parser() -> argparse.ArgumentParser:
         description="Transcribe an audio file and print or save the transcript.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("file", help="audio file: WAV, FLAC, MP3, OGG, M4A, …")
-    t.add_argument("-l", "--language", default="ko", help="language code, e.g. ko, en")
-    t.add_argument("-e", "--engine", default="auto",
-                   help="auto (Deepgram with a key, else the offline engine for the language), vosk, whisper")
-    t.add_argument("-m", "--model", default=None, help="model name or folder (engine default when omitted)")
+    _add_stream_options(t)
     t.add_argument("-f", "--format", choices=FORMATS, default="text",
                    help="text: one utterance per line; jsonl: every event as a /ws/stt frame; "
                         "json: the saved transcript; csv: the words table; srt/vtt: subtitles")
     t.add_argument("-o", "--output", default=None, help="write here instead of standard output")
     t.add_argument("--realtime", action="store_true",
                    help="send audio at real-time pace, like a live microphone; interim text is shown as it forms")
-    t.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="a Deepgram-named stream option, e.g. --option endpointing=300 (repeatable)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    r = commands.add_parser(
+        "stream", help="stream a file through a Jupyter server's /ws/stt relay, printing text live",
+        description="Send an audio file to a running Jupyter server's /ws/stt relay (at real-time pace) "
+                    "and print interim text in place and finals as lines.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("file", help="audio file: WAV, FLAC, MP3, OGG, M4A, …")
+    r.add_argument("--url", default="http://127.0.0.1:8888/", help="the Jupyter server's URL (with its base URL)")
+    r.add_argument("--token", default=None, help="the Jupyter server's token (default: $JUPYTER_TOKEN)")
+    r.add_argument("--binary", action="store_true", help="send binary PCM16 frames instead of base64 JSON")
+    r.add_argument("--full-speed", action="store_true", help="send as fast as the relay accepts, not paced")
+    _add_stream_options(r)
+    r.add_argument("-f", "--format", choices=("text", "jsonl"), default="text",
+                   help="text: interims in place, finals as lines; jsonl: every event as a /ws/stt frame")
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
     return parser
+
+
+def _add_stream_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-l", "--language", default="ko", help="language code, e.g. ko, en")
+    p.add_argument("-e", "--engine", default="auto",
+                   help="auto (Deepgram with a key, else the offline engine for the language), vosk, whisper")
+    p.add_argument("-m", "--model", default=None, help="model name or folder (engine default when omitted)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a Deepgram-named stream option, e.g. --option endpointing=300 (repeatable)")
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -127,6 +146,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import audio
+    from .client import RelayClient
+
+    config = {"language": args.language, "engine": args.engine, **dict(parse_option(o) for o in args.option)}
+    if args.model:
+        config["model"] = args.model
+    pcm = audio.load_pcm16(args.file)
+    view = LiveView(sys.stdout, jsonl=args.format == "jsonl", realtime=True)
+
+    async def run():
+        async with RelayClient(args.url, args.token, binary=args.binary) as relay:
+            return await relay.transcribe(pcm, realtime=not args.full_speed, on_event=view, **config)
+
+    transcript = asyncio.run(run())
+    if transcript.errors:
+        e = transcript.errors[0]
+        raise STTError(e.message, code=e.code)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import checks
 
@@ -148,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"transcribe": cmd_transcribe, "doctor": cmd_doctor}[args.command](args)
+        return {"transcribe": cmd_transcribe, "stream": cmd_stream, "doctor": cmd_doctor}[args.command](args)
     except STTError as e:
         print(f"stt-notebook: error [{e.code}]: {e}", file=sys.stderr)
         return 2

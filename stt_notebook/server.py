@@ -39,8 +39,8 @@ class STTRelay(LoggingConfigurable):
     max_frame_bytes = Int(1 << 20, config=True, help="Largest accepted frame, text or binary (bytes).")
     max_sessions = Int(32, config=True, help="Concurrent transcription sessions across all connections.")
     max_realtime_factor = Float(10.0, config=True,
-                                help="Audio may arrive at most this many times faster than real time; "
-                                     "faster senders are slowed down, then refused with RATE_LIMITED.")
+                                help="Audio is taken at most this many times faster than real time; faster "
+                                     "senders wait (backpressure) until max_queued_frames, then get RATE_LIMITED.")
     burst_seconds = Float(10.0, config=True, help="Audio a client may send ahead of the real-time allowance.")
     max_queued_frames = Int(500, config=True, help="Frames waiting per connection before RATE_LIMITED.")
     idle_timeout = Float(300.0, config=True, help="Close a connection silent for this many seconds (0: never).")
@@ -87,6 +87,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     session: Session | None = None
     idle_timer: asyncio.TimerHandle | None = None
     worker: asyncio.Task | None = None
+    busy = False  # the worker is handling a frame
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -108,13 +109,15 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._touch()
 
     def on_message(self, message: str | bytes) -> None:
-        # Only enqueue: one worker handles frames in order and carries the backpressure.
+        # Parse (pure, cheap) and enqueue: one worker handles messages in order and carries the
+        # backpressure. A full queue refuses audio only; control messages always get through.
         self._touch()
-        if self.inbox.qsize() >= self.relay.max_queued_frames:
-            self.send_error_frame(ErrorCode.RATE_LIMITED, "Too many frames waiting; the frame was dropped.",
-                                  retry_after=1.0)
+        parsed = parse_frame(message, self.relay.max_frame_bytes)
+        if isinstance(parsed, Audio) and self.inbox.qsize() >= self.relay.max_queued_frames:
+            self.send_error_frame(ErrorCode.RATE_LIMITED, "Audio is arriving faster than it is taken; "
+                                  "this frame was dropped.", retry_after=1.0)
             return
-        self.inbox.put_nowait(message)
+        self.inbox.put_nowait(parsed)
 
     def on_close(self) -> None:
         self.relay.connections.discard(self)
@@ -147,14 +150,17 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _work(self) -> None:
         while True:
             message = await self.inbox.get()
-            parsed = parse_frame(message, self.relay.max_frame_bytes)
+            self.busy = True
             try:
-                await self._handle(parsed)
+                await self._handle(message)
             except STTError as e:
                 self.send_error_frame(e.code, str(e))
             except Exception as e:  # the connection and the server stay up
                 log.exception("stt relay: unexpected failure")
                 self.send_error_frame(ErrorCode.ENGINE_ERROR, f"Unexpected failure: {type(e).__name__}: {e}")
+            finally:
+                self.busy = False
+                self._touch()
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, ProtocolError):
@@ -189,13 +195,11 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.audio_started = time.monotonic()
 
     async def _pace(self, session: Session, seconds: float) -> None:
-        """Backpressure for senders faster than max_realtime_factor; RATE_LIMITED if they keep on."""
+        """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue up in the
+        inbox, and past max_queued_frames they are refused with RATE_LIMITED (see on_message)."""
         allowed = (time.monotonic() - self.audio_started) * self.relay.max_realtime_factor + self.relay.burst_seconds
         ahead = (session.audio_seconds + seconds - allowed) / self.relay.max_realtime_factor
         if ahead > 0:
-            if ahead > 2.0:
-                raise STTError("Audio is arriving much faster than real time; the frame was dropped.",
-                               code=ErrorCode.RATE_LIMITED, hint=f"Send at most {self.relay.max_realtime_factor:g}x real time.")
             await asyncio.sleep(ahead)
 
     async def _stop(self) -> None:
@@ -218,6 +222,9 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.idle_timer = asyncio.get_running_loop().call_later(timeout, self._idle)
 
     def _idle(self) -> None:
+        if self.busy or self.inbox.qsize():  # still working through what the client sent: not idle
+            self._touch()
+            return
         self.send_error_frame("IDLE_TIMEOUT", f"No message for {self.relay.idle_timeout:g} s; closing.")
         self.close(1000, "idle timeout")
 

@@ -146,15 +146,9 @@ class Session:
         """
         if self._stream is None:
             await self.start()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         sent = 0.0
         try:
-            async for frame in _frames(source, frame_ms, sample_rate):
-                if realtime:
-                    delay = started + sent - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+            async for frame in source_frames(source, frame_ms, sample_rate, realtime=realtime):
                 try:
                     await self.send(frame)
                 except EngineError:
@@ -198,6 +192,20 @@ class Session:
         if self._jsonl is not None:
             self._jsonl.close()
             self._jsonl = None
+
+
+async def source_frames(source: Source, frame_ms: int = 100, sample_rate: int = SAMPLE_RATE, *,
+                        realtime: bool = False) -> AsyncIterator[bytes]:
+    """Any supported source as PCM16 16 kHz mono frames; ``realtime`` releases each frame when its
+    audio would have been spoken, like a live microphone."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sent = 0.0
+    async for frame in _frames(source, frame_ms, sample_rate):
+        if realtime and (delay := started + sent - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        yield frame
+        sent += audio.duration(frame)
 
 
 async def _frames(source: Source, frame_ms: int, sample_rate: int) -> AsyncIterator[bytes]:

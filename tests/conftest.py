@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,3 +82,49 @@ def check_words(events) -> None:
         for w in f.words:
             assert 0 <= w.start <= w.end and 0.0 <= w.confidence <= 1.0
         assert f.start <= f.words[0].start and f.words[-1].end <= f.end + 1e-6
+
+
+TOKEN = "stt-test-token"
+SECRET = "dg-secret-that-never-leaves-the-server"
+BASE = "/jp/"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def run_jupyter_server(tmp_path_factory, relay_config: dict):
+    """A real `jupyter server` process with the extension loaded (by install), under a base URL."""
+    port = _free_port()
+    root = tmp_path_factory.mktemp("root")
+    config = tmp_path_factory.mktemp("cfg") / "jupyter_server_config.json"
+    config.write_text(json.dumps({"STTRelay": relay_config}))
+    env = {**os.environ, "DEEPGRAM_API_KEY": SECRET}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",
+         f"--config={config}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}{BASE}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(url + "stt/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read())
+                time.sleep(0.2)
+        yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    with run_jupyter_server(tmp_path_factory, {"max_sessions": 24, "max_frame_bytes": 256 * 1024}) as s:
+        yield s

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -18,43 +15,14 @@ import websockets
 
 from stt_notebook import audio
 
-from .conftest import KO_CLIPS, corpus_cer
-
-TOKEN = "stt-test-token"
-SECRET = "dg-secret-that-never-leaves-the-server"
-BASE = "/jp/"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from .conftest import KO_CLIPS, SECRET, TOKEN, corpus_cer, run_jupyter_server
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = _free_port()
-    root = tmp_path_factory.mktemp("root")
-    config = tmp_path_factory.mktemp("cfg") / "jupyter_server_config.json"
-    config.write_text(json.dumps({"STTRelay": {"max_sessions": 24, "max_frame_bytes": 256 * 1024}}))
-    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(config.parent), "DEEPGRAM_API_KEY": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",
-         f"--config={config}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}{BASE}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "stt/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read())
-            time.sleep(0.2)
-    yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt"}
-    proc.terminate()
-    proc.wait(10)
+def tight_server(tmp_path_factory):
+    """A second server with small limits, for the limit tests."""
+    with run_jupyter_server(tmp_path_factory, {"max_sessions": 1, "max_realtime_factor": 2.0, "burst_seconds": 1.0,
+                                               "max_queued_frames": 50, "idle_timeout": 3.0}) as s:
+        yield s
 
 
 def connect(server, **kw):
@@ -152,6 +120,7 @@ BAD_FRAMES = [
     ('{"type": "start_transcription", "config": {"engine": "nope"}}', "UNKNOWN_ENGINE"),
     ('{"type": "start_transcription", "config": {"language": "xx"}}', "UNSUPPORTED_LANGUAGE"),
     ('{"type": "start_transcription", "config": {"interim_result": true}}', "INVALID_CONFIG"),
+    ('{"type": "start_transcription", "config": {"engine": "whisper", "language": "fr"}}', "UNSUPPORTED_LANGUAGE"),
 ]
 
 
@@ -210,3 +179,55 @@ async def test_a_client_that_vanishes_leaves_no_session(server):
             break
         await asyncio.sleep(0.1)
     assert info(server)["sessions"] == {"active": 0, "connections": 0}
+
+
+async def receive_until(ws, kind: str, timeout: float = 30) -> tuple[list[dict], dict]:
+    seen = []
+    while (frame := json.loads(await asyncio.wait_for(ws.recv(), timeout)))["type"] != kind:
+        seen.append(frame)
+    return seen, frame
+
+
+async def test_a_flood_is_slowed_then_refused_and_the_connection_survives(tight_server):
+    frame = bytes(640)  # 20 ms of silence
+    async with connect(tight_server) as ws:
+        await ws.send(json.dumps({"type": "start_transcription", "config": {"engine": "echo"}}))
+        for _ in range(300):  # 6 s of audio at once, against 2x real time and 50 queued frames
+            await ws.send(frame)
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        seen, summary = await receive_until(ws, "transcription_stopped")
+        refused = [f for f in seen if f["type"] == "error"]
+        assert refused and {f["code"] for f in refused} == {"RATE_LIMITED"} and refused[0]["retry_after"] > 0
+        echoed = [f for f in seen if f["type"] == "transcript_final"]
+        # what was accepted was transcribed; what was refused was said so, frame by frame
+        assert len(echoed) + len(refused) == 300 and 0 < summary["audio_seconds"] < 6
+        await ws.send(json.dumps({"type": "start_transcription", "config": {"engine": "echo"}}))
+        await ws.send(frame)
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        _, summary = await receive_until(ws, "transcription_stopped")
+        assert summary["audio_seconds"] == 0.02
+
+
+async def test_session_limit_is_shared_by_all_connections(tight_server):
+    start = json.dumps({"type": "start_transcription", "config": {"engine": "echo"}})
+    async with connect(tight_server) as first, connect(tight_server) as second:
+        await first.send(start)
+        await first.send(bytes(640))
+        await receive_until(first, "transcript_final")
+        await second.send(start)
+        reply = json.loads(await asyncio.wait_for(second.recv(), 10))
+        assert reply["type"] == "error" and reply["code"] == "TOO_MANY_SESSIONS"
+        await first.send(json.dumps({"type": "stop_transcription"}))
+        await receive_until(first, "transcription_stopped")
+        await second.send(start)  # the slot is free again
+        await second.send(json.dumps({"type": "stop_transcription"}))
+        _, summary = await receive_until(second, "transcription_stopped")
+        assert summary["type"] == "transcription_stopped"
+
+
+async def test_idle_connection_is_told_then_closed(tight_server):
+    async with connect(tight_server) as ws:
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply["type"] == "error" and reply["code"] == "IDLE_TIMEOUT"
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)

@@ -24,7 +24,13 @@ def _whisper(model: str | None) -> Engine:
     return WhisperEngine(model)
 
 
-FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper}
+def _echo(model: str | None) -> Engine:
+    from .echo import EchoEngine
+
+    return EchoEngine(model)
+
+
+FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper, "echo": _echo}
 
 _cache: dict[tuple[str, str | None], Engine] = {}
 _lock = threading.Lock()
@@ -39,7 +45,7 @@ def choose_engine_name(engine: str, language: str) -> str:
     if engine != "auto":
         if engine not in FACTORIES:
             raise UnknownEngineError(f"Unknown engine {engine!r}.",
-                                     hint=f"Choose one of: auto, {', '.join(sorted(FACTORIES))}.")
+                                     hint=f"Choose one of: auto, {', '.join(sorted(FACTORIES))} (echo is a diagnostic engine).")
         return engine
     if "deepgram" in FACTORIES and deepgram_key_available():
         return "deepgram"
