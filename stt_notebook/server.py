@@ -88,6 +88,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     idle_timer: asyncio.TimerHandle | None = None
     worker: asyncio.Task | None = None
     busy = False  # the worker is handling a frame
+    last_seen = 0.0  # loop time of the last frame in or handled
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -160,7 +161,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 self.send_error_frame(ErrorCode.ENGINE_ERROR, f"Unexpected failure: {type(e).__name__}: {e}")
             finally:
                 self.busy = False
-                self._touch()
+                self.last_seen = asyncio.get_running_loop().time()
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, ProtocolError):
@@ -214,17 +215,19 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.send_frame(summary_frame(len(transcript), len(transcript.words), session.audio_seconds, transcript.text))
 
     def _touch(self) -> None:
-        timeout = self.relay.idle_timeout
-        if timeout <= 0:
-            return
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        self.idle_timer = asyncio.get_running_loop().call_later(timeout, self._idle)
+        """Note activity. One timer per connection re-arms itself, rather than one per frame."""
+        loop = asyncio.get_running_loop()
+        self.last_seen = loop.time()
+        if self.idle_timer is None and self.relay.idle_timeout > 0:
+            self.idle_timer = loop.call_later(self.relay.idle_timeout, self._idle)
 
     def _idle(self) -> None:
-        if self.busy or self.inbox.qsize():  # still working through what the client sent: not idle
-            self._touch()
+        loop = asyncio.get_running_loop()
+        due = self.last_seen + self.relay.idle_timeout
+        if self.busy or self.inbox.qsize() or loop.time() < due:  # active since, or still working
+            self.idle_timer = loop.call_at(max(due, loop.time() + 0.1), self._idle)
             return
+        self.idle_timer = None
         self.send_error_frame("IDLE_TIMEOUT", f"No message for {self.relay.idle_timeout:g} s; closing.")
         self.close(1000, "idle timeout")
 

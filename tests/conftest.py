@@ -96,11 +96,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def run_jupyter_server(tmp_path_factory, relay_config: dict):
+def run_jupyter_server(workdir: Path, relay_config: dict):
     """A real `jupyter server` process with the extension loaded (by install), under a base URL."""
     port = _free_port()
-    root = tmp_path_factory.mktemp("root")
-    config = tmp_path_factory.mktemp("cfg") / "jupyter_server_config.json"
+    root = workdir / "root"
+    root.mkdir()
+    config = workdir / "jupyter_server_config.json"
     config.write_text(json.dumps({"STTRelay": relay_config}))
     env = {**os.environ, "DEEPGRAM_API_KEY": SECRET}
     proc = subprocess.Popen(
@@ -126,5 +127,5 @@ def run_jupyter_server(tmp_path_factory, relay_config: dict):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    with run_jupyter_server(tmp_path_factory, {"max_sessions": 24, "max_frame_bytes": 256 * 1024}) as s:
+    with run_jupyter_server(tmp_path_factory.mktemp("jp"), {"max_sessions": 24, "max_frame_bytes": 256 * 1024}) as s:
         yield s

@@ -20,7 +20,7 @@ from .conftest import KO_CLIPS, SECRET, TOKEN, corpus_cer, run_jupyter_server
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory):
     """A second server with small limits, for the limit tests."""
-    with run_jupyter_server(tmp_path_factory, {"max_sessions": 1, "max_realtime_factor": 2.0, "burst_seconds": 1.0,
+    with run_jupyter_server(tmp_path_factory.mktemp("jp"), {"max_sessions": 1, "max_realtime_factor": 2.0, "burst_seconds": 1.0,
                                                "max_queued_frames": 50, "idle_timeout": 3.0}) as s:
         yield s
 

@@ -214,7 +214,10 @@ class VoskStream(ThreadedStream):
         return events
 
     def _flush(self, final: bool) -> list[Event]:
-        return self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
+        events = self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
+        if final:
+            self._rec = None  # freeing a recognizer is slow: do it here, in the decode thread, not the loop
+        return events
 
     def _partial(self, result: dict[str, Any]) -> list[Event]:
         text = " ".join(filter(None, map(clean_token, result.get("partial", "").split())))
