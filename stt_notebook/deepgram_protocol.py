@@ -1,0 +1,150 @@
+"""Deepgram's live ``/v1/listen`` protocol, sans-I/O (see ``shared/deepgram/SPEC.md``).
+
+Pure functions both sides share: the Deepgram engine (a client) and ``serve-deepgram`` (a
+Deepgram-compatible server over the offline engines). Query building with Deepgram's own names,
+the documented cross-option rules, server messages → the project's events, and Deepgram's
+handshake statuses and close codes → the project's error codes. Secrets never pass through here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Union
+
+from .config import StreamConfig
+from .errors import ConfigError, ErrorCode
+from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word
+
+DEFAULT_MODEL = "nova-2"
+KEEPALIVE = json.dumps({"type": "KeepAlive"})
+FINALIZE = json.dumps({"type": "Finalize"})
+CLOSE_STREAM = json.dumps({"type": "CloseStream"})
+
+
+def is_nova3(model: str) -> bool:
+    return model.startswith("nova-3")
+
+
+def check_rules(config: StreamConfig) -> None:
+    """Deepgram's documented cross-option rules, checked before connecting (Deepgram answers 400)."""
+    model = config.model or DEFAULT_MODEL
+    if config.utterance_end_ms is not None and not config.interim_results:
+        raise ConfigError("utterance_end_ms needs interim_results=True.",
+                          hint="Turn on interim_results, or set utterance_end_ms=None.")
+    if config.keyterm and not is_nova3(model):
+        raise ConfigError(f"keyterm works only with Nova-3 models, not {model!r}.",
+                          hint="Use model='nova-3', or keywords=… with Nova-2.")
+    if config.keywords and is_nova3(model):
+        raise ConfigError(f"keywords do not work with {model!r}.", hint="Use keyterm=… with Nova-3.")
+
+
+def build_query(config: StreamConfig) -> list[tuple[str, str]]:
+    """Query pairs for ``/v1/listen``: Deepgram's names, booleans lower-case, lists as repeated keys.
+
+    Deepgram's boolean options all default to false, so only true ones are sent; ``endpointing``
+    is sent as ``false`` to turn it off, as a number to set it, and left out for Deepgram's default.
+    """
+    check_rules(config)
+    pairs: list[tuple[str, str]] = [("model", config.model or DEFAULT_MODEL)]
+    for f in fields(StreamConfig):
+        name, value = f.name, getattr(config, f.name)
+        if name in ("model", "extra") or value is None or value is True and name == "endpointing":
+            continue
+        if isinstance(value, tuple):
+            pairs += [(name, str(v)) for v in value]
+        elif isinstance(value, bool):
+            if value or name == "endpointing":
+                pairs.append((name, "true" if value else "false"))
+        else:
+            pairs.append((name, str(value)))
+    pairs += [("extra", f"{k}:{v}") for k, v in config.extra.items()]
+    return pairs
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """The summary Deepgram sends once at the end of a stream."""
+
+    request_id: str
+    duration: float
+    channels: int
+    raw: dict[str, Any]
+
+
+ServerMessage = Union[Event, Metadata, None]
+
+
+def _words(alternative: dict[str, Any]) -> tuple[Word, ...]:
+    return tuple(Word(str(w["word"]), float(w["start"]), float(w["end"]), float(w.get("confidence", 0.0)),
+                      w.get("speaker"), w.get("punctuated_word")) for w in alternative.get("words") or ())
+
+
+def parse_message(text: str | bytes) -> ServerMessage:
+    """One server text frame → an event, :class:`Metadata`, or None for a type we do not use.
+
+    Unknown types are tolerated (Deepgram adds new ones); a frame that is not Deepgram JSON at all
+    becomes an ``UPSTREAM_ERROR`` event rather than an exception.
+    """
+    try:
+        m = json.loads(text)
+        kind = m.get("type")
+        if kind == "Results":
+            alternative = (m.get("channel", {}).get("alternatives") or [{}])[0]
+            start = float(m.get("start", 0.0))
+            common = dict(text=str(alternative.get("transcript", "")), confidence=float(alternative.get("confidence", 0.0)),
+                          start=start, end=round(start + float(m.get("duration", 0.0)), 6), words=_words(alternative))
+            if m.get("is_final"):
+                return Final(**common, speech_final=bool(m.get("speech_final")), from_finalize=bool(m.get("from_finalize")))
+            return Interim(**common)
+        if kind == "SpeechStarted":
+            return SpeechStarted(float(m["timestamp"]))
+        if kind == "UtteranceEnd":
+            return UtteranceEnd(float(m["last_word_end"]))
+        if kind == "Metadata":
+            return Metadata(str(m.get("request_id", "")), float(m.get("duration", 0.0)), int(m.get("channels", 0)), m)
+        if kind == "Error":
+            return Error(ErrorCode.UPSTREAM_ERROR, str(m.get("description") or m.get("message") or "Deepgram error"),
+                         details={k: m[k] for k in ("variant", "code") if k in m} or None)
+        return None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        return Error(ErrorCode.UPSTREAM_ERROR, f"Unreadable message from Deepgram: {type(e).__name__}.")
+
+
+def handshake_error(status: int, body: str = "", retry_after: str | None = None) -> Error:
+    """A refused upgrade (HTTP status, body / dg-error, Retry-After) → the project's error."""
+    try:
+        detail = json.loads(body) if body else {}
+        message = str(detail.get("err_msg") or detail.get("message") or body)
+    except (ValueError, AttributeError):
+        message = body
+    codes = {400: ErrorCode.INVALID_CONFIG, 401: ErrorCode.AUTH_ERROR, 402: ErrorCode.API_LIMIT_EXCEEDED,
+             403: ErrorCode.AUTH_ERROR, 429: ErrorCode.RATE_LIMITED}
+    hints = {400: "Check the options (model, language and their combination).",
+             401: "Check DEEPGRAM_API_KEY.", 402: "The Deepgram balance is exhausted.",
+             403: "The key's project has no access to this model.",
+             429: "Too many concurrent streams for the project; retry later."}
+    code = codes.get(status, ErrorCode.UPSTREAM_ERROR)
+    wait = None
+    if retry_after:
+        try:
+            wait = float(retry_after)
+        except ValueError:
+            wait = None
+    text = f"Deepgram refused the connection ({status}{': ' + message if message else ''})."
+    hint = hints.get(status, "Deepgram is unavailable; retry later.")
+    return Error(code, f"{text} {hint}", retry_after=wait, details={"status": status})
+
+
+def close_error(code: int, reason: str = "") -> Error | None:
+    """A close code from Deepgram → an error, or None for a normal close (1000/1001)."""
+    if code in (1000, 1001):
+        return None
+    if code == 1008:
+        return Error(ErrorCode.AUDIO_FORMAT_ERROR, "Deepgram could not decode the audio (DATA-0000). "
+                     "Check encoding, sample_rate and channels.", details={"close_code": code, "reason": reason})
+    if code == 1011 and "net0001" in reason.lower().replace("-", ""):
+        return Error(ErrorCode.UPSTREAM_ERROR, "Deepgram closed an idle stream (NET-0001): no audio or KeepAlive "
+                     "within its timeout.", details={"close_code": code, "reason": reason})
+    return Error(ErrorCode.UPSTREAM_ERROR, f"Deepgram closed the stream ({code}{': ' + reason if reason else ''}).",
+                 details={"close_code": code, "reason": reason})
