@@ -26,6 +26,8 @@ examples:
   stt-notebook transcribe call.wav --realtime            paced like a live microphone
   stt-notebook transcribe call.wav --format jsonl        one /ws/stt frame per line
   stt-notebook stream call.wav --url http://127.0.0.1:8888/ --token TOKEN   through Jupyter's /ws/stt
+  stt-notebook serve-deepgram --port 8080                Deepgram's live API, offline
+  DEEPGRAM_API_KEY=x DEEPGRAM_URL=ws://127.0.0.1:8080 stt-notebook transcribe a.wav --engine deepgram
   stt-notebook doctor                                    what is usable here, and why not
 """
 
@@ -63,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_options(r)
     r.add_argument("-f", "--format", choices=("text", "jsonl"), default="text",
                    help="text: interims in place, finals as lines; jsonl: every event as a /ws/stt frame")
+
+    d = commands.add_parser(
+        "serve-deepgram", help="serve Deepgram's live /v1/listen protocol from the offline engines",
+        description="A Deepgram-compatible /v1/listen WebSocket endpoint backed by the offline engines, "
+                    "so any Deepgram client runs offline: point it at ws://HOST:PORT (e.g. DEEPGRAM_URL).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8080)
+    d.add_argument("--key", default=None, help="require this key (Authorization: Token KEY); default: accept any")
+    d.add_argument("--idle-timeout", type=float, default=10.0, help="close 1011 (NET-0001) after this silence")
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
@@ -169,6 +181,18 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_deepgram(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .deepgram_server import DeepgramCompatServer
+
+    server = DeepgramCompatServer(key=args.key, idle_timeout=args.idle_timeout)
+    print(f"serving Deepgram's /v1/listen at ws://{args.host}:{args.port}/v1/listen "
+          f"({'token required' if args.key else 'no auth'}); Ctrl-C stops", file=sys.stderr, flush=True)
+    asyncio.run(server.serve(args.host, args.port))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import checks
 
@@ -190,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"transcribe": cmd_transcribe, "stream": cmd_stream, "doctor": cmd_doctor}[args.command](args)
+        return {"transcribe": cmd_transcribe, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram,
+                "doctor": cmd_doctor}[args.command](args)
     except STTError as e:
         print(f"stt-notebook: error [{e.code}]: {e}", file=sys.stderr)
         return 2

@@ -148,3 +148,90 @@ def close_error(code: int, reason: str = "") -> Error | None:
                      "within its timeout.", details={"close_code": code, "reason": reason})
     return Error(ErrorCode.UPSTREAM_ERROR, f"Deepgram closed the stream ({code}{': ' + reason if reason else ''}).",
                  details={"close_code": code, "reason": reason})
+
+
+# -- the server side (serve-deepgram): query → config, events → Deepgram messages --
+
+_INT_OPTIONS = {"sample_rate", "channels", "utterance_end_ms"}
+_LIST_OPTIONS = {f.name for f in fields(StreamConfig) if f.type in ("tuple[str, ...]",)}
+_IGNORED = {"version", "callback", "callback_method", "tier", "alternatives", "diarize_version",
+            "vad_turnoff", "log_data", "diarize_model"}
+
+
+def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
+    """``/v1/listen`` query pairs → StreamConfig, with Deepgram's rules. Raises ConfigError (HTTP 400)."""
+    known = {f.name: f for f in fields(StreamConfig)}
+    options: dict[str, Any] = {}
+    lists: dict[str, list[str]] = {}
+    extra: dict[str, str] = {}
+    for name, value in pairs:
+        if name in _IGNORED:
+            continue
+        if name == "extra":
+            key, _, val = value.partition(":")
+            extra[key] = val
+        elif name in _LIST_OPTIONS:
+            lists.setdefault(name, []).append(value)
+        elif name not in known:
+            raise ConfigError(f"Unknown query parameter {name!r}.")
+        elif name == "endpointing":
+            options[name] = False if value.lower() == "false" else True if value.lower() == "true" else _int(name, value)
+        elif name in _INT_OPTIONS:
+            options[name] = _int(name, value)
+        elif value.lower() in ("true", "false"):
+            options[name] = value.lower() == "true"
+        else:
+            options[name] = value
+    options.setdefault("model", DEFAULT_MODEL)
+    # Deepgram's own defaults where ours differ: off unless asked for
+    for name in ("interim_results", "punctuate", "smart_format", "vad_events"):
+        options.setdefault(name, False)
+    options.setdefault("utterance_end_ms", None)
+    options.setdefault("language", "en")
+    config = StreamConfig(**options, **{k: tuple(v) for k, v in lists.items()}, extra=extra)
+    check_rules(config)
+    return config
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {value!r}.") from None
+
+
+def results_message(event: Interim | Final, request_id: str, model: str, channels: int = 1) -> dict[str, Any]:
+    """An Interim or Final as Deepgram's ``Results`` message (field order as observed on the wire)."""
+    final = isinstance(event, Final)
+    words = [{"word": w.text, "start": w.start, "end": w.end, "confidence": w.confidence,
+              **({"punctuated_word": w.punctuated} if w.punctuated else {}),
+              **({"speaker": w.speaker} if w.speaker is not None else {})} for w in event.words]
+    return {"type": "Results", "channel_index": [0, channels], "duration": round(event.end - event.start, 6),
+            "start": event.start, "is_final": final, "speech_final": bool(final and event.speech_final),
+            "channel": {"alternatives": [{"transcript": event.text, "confidence": event.confidence, "words": words}]},
+            "metadata": {"request_id": request_id, "model_info": {"name": model, "version": "stt-notebook", "arch": model},
+                         "model_uuid": request_id},
+            "from_finalize": bool(final and event.from_finalize)}
+
+
+def event_message(event: Event, request_id: str, model: str, channels: int = 1) -> dict[str, Any] | None:
+    """Any project event as the Deepgram message a client expects (None if Deepgram has none)."""
+    if isinstance(event, (Interim, Final)):
+        return results_message(event, request_id, model, channels)
+    if isinstance(event, SpeechStarted):
+        return {"type": "SpeechStarted", "channel": [0, channels], "timestamp": event.timestamp}
+    if isinstance(event, UtteranceEnd):
+        return {"type": "UtteranceEnd", "channel": [0, channels], "last_word_end": event.last_word_end}
+    if isinstance(event, Error):
+        return {"type": "Error", "variant": event.code, "description": event.message, "message": event.message}
+    return None
+
+
+def metadata_message(request_id: str, duration: float, channels: int, model: str, created: str) -> dict[str, Any]:
+    return {"type": "Metadata", "transaction_key": "deprecated", "request_id": request_id, "sha256": "incomplete",
+            "created": created, "duration": round(duration, 6), "channels": channels,
+            "models": [request_id], "model_info": {request_id: {"name": model, "version": "stt-notebook", "arch": model}}}
+
+
+NET0001 = ("Deepgram did not receive audio data or a text message within the timeout window. "
+           "See https://dpgr.am/net0001")

@@ -96,14 +96,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def run_jupyter_server(workdir: Path, relay_config: dict):
+def run_jupyter_server(workdir: Path, relay_config: dict, env: dict | None = None):
     """A real `jupyter server` process with the extension loaded (by install), under a base URL."""
     port = _free_port()
     root = workdir / "root"
     root.mkdir()
     config = workdir / "jupyter_server_config.json"
     config.write_text(json.dumps({"STTRelay": relay_config}))
-    env = {**os.environ, "DEEPGRAM_API_KEY": SECRET}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DEEPGRAM_")}, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",

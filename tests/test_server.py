@@ -21,7 +21,8 @@ from .conftest import KO_CLIPS, SECRET, TOKEN, corpus_cer, run_jupyter_server
 def tight_server(tmp_path_factory):
     """A second server with small limits, for the limit tests."""
     with run_jupyter_server(tmp_path_factory.mktemp("jp"), {"max_sessions": 1, "max_realtime_factor": 2.0, "burst_seconds": 1.0,
-                                               "max_queued_frames": 50, "idle_timeout": 3.0}) as s:
+                                               "max_queued_frames": 50, "idle_timeout": 3.0},
+                            env={"DEEPGRAM_API_KEY": SECRET}) as s:
         yield s
 
 
@@ -63,6 +64,11 @@ def test_health_is_open_and_info_needs_auth(server):
     assert e.value.code in (302, 403)
     body = info(server)
     assert body["audio"]["sample_rate"] == 16000 and body["limits"]["max_sessions"] == 24
+    assert body["deepgram"] is False
+
+
+def test_a_deepgram_key_never_leaves_the_server(tight_server):
+    body = info(tight_server)
     assert body["deepgram"] is True and SECRET not in json.dumps(body)
 
 

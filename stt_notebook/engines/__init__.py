@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Callable
 
@@ -24,20 +23,29 @@ def _whisper(model: str | None) -> Engine:
     return WhisperEngine(model)
 
 
+def _deepgram(model: str | None) -> Engine:
+    from .deepgram import DeepgramEngine
+
+    return DeepgramEngine(model)
+
+
 def _echo(model: str | None) -> Engine:
     from .echo import EchoEngine
 
     return EchoEngine(model)
 
 
-FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper, "echo": _echo}
+FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper, "deepgram": _deepgram,
+                                                         "echo": _echo}
 
 _cache: dict[tuple[str, str | None], Engine] = {}
 _lock = threading.Lock()
 
 
 def deepgram_key_available() -> bool:
-    return bool(os.environ.get("DEEPGRAM_API_KEY"))
+    from .deepgram import read_key
+
+    return bool(read_key())
 
 
 def choose_engine_name(engine: str, language: str) -> str:
