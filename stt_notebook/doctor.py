@@ -35,7 +35,9 @@ def engine_checks() -> Iterator[Check]:
 
     yield from _engine_checks("vosk", "vosk", VOSK_PACKAGES)
     yield from _engine_checks("whisper", "faster-whisper", WHISPER_PACKAGES)
-    key = bool(os.environ.get("DEEPGRAM_API_KEY"))
+    from .engines.deepgram import read_key
+
+    key = bool(read_key())
     url = os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com")
     yield ("engine", "deepgram", key,
            f"key set, endpoint {url}" if key else "no DEEPGRAM_API_KEY (env or .env): the cloud engine is off")
