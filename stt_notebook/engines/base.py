@@ -30,6 +30,15 @@ _CLOSE = object()
 class EngineStream(abc.ABC):
     """One live recognition stream. Events come out in order; the last one is followed by the end."""
 
+    _failed: Error | None = None  # set when the engine died: further audio is refused with its code
+    _closing = False
+
+    def _check_open(self) -> None:
+        if self._failed is not None:
+            raise EngineError(self._failed.message, code=self._failed.code)
+        if self._closing:
+            raise EngineError("The stream is closed; start a new one to send more audio.")
+
     @abc.abstractmethod
     async def send(self, pcm: bytes) -> None: ...
 
@@ -185,10 +194,7 @@ class ThreadedStream(EngineStream):
         return self._pending_bytes / BYTES_PER_SECOND
 
     async def send(self, pcm: bytes) -> None:
-        if self._failed is not None:
-            raise EngineError(self._failed.message, code=self._failed.code)
-        if self._closing:
-            raise EngineError("The stream is closed; start a new one to send more audio.")
+        self._check_open()
         if not pcm:
             return
         if len(pcm) % 2:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from ..config import StreamConfig
 from ..deepgram_protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, build_query, close_error,
                                  handshake_error, parse_message)
-from ..errors import EngineError, EngineUnavailableError, ErrorCode
+from ..errors import EngineUnavailableError, ErrorCode
 from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word
 from .base import BYTES_PER_SECOND, Engine, EngineStream
 
@@ -95,10 +95,7 @@ class DeepgramStream(EngineStream):
 
     # -- sending --
     async def send(self, pcm: bytes) -> None:
-        if self._failed is not None:
-            raise EngineError(self._failed.message, code=self._failed.code)
-        if self._closing:
-            raise EngineError("The stream is closed; start a new one to send more audio.")
+        self._check_open()
         if not pcm:
             return  # never an empty binary frame: Deepgram reads it as end of stream
         ahead = self._sent_seconds - BURST_SECONDS - (time.monotonic() - self._started) * MAX_SPEED
