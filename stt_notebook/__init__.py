@@ -17,12 +17,20 @@ from .transcript import Transcript
 __version__ = "0.1.0"
 
 __all__ = [
-    "transcribe", "Session", "Transcript", "StreamConfig",
+    "transcribe", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
     "Word", "Interim", "Final", "SpeechStarted", "UtteranceEnd", "Error",
     "STTError", "ErrorCode", "AudioError", "AudioFileNotFoundError", "EmptyAudioError", "ConfigError",
     "EngineError", "EngineUnavailableError", "ModelNotFoundError", "UnknownEngineError",
     "UnsupportedLanguageError",
 ]
+
+
+def __getattr__(name: str):  # the widget pulls in ipywidgets: import it only when asked for
+    if name == "LiveTranscriber":
+        from .widget import LiveTranscriber
+
+        return LiveTranscriber
+    raise AttributeError(f"module 'stt_notebook' has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -25,6 +25,7 @@ examples:
   stt-notebook transcribe talk.wav --language en --format srt -o talk.srt
   stt-notebook transcribe call.wav --realtime            paced like a live microphone
   stt-notebook transcribe call.wav --format jsonl        one /ws/stt frame per line
+  stt-notebook transcribe-many "calls/*.wav" -o calls.parquet --workers 2   a corpus → DataFrames
   stt-notebook stream call.wav --url http://127.0.0.1:8888/ --token TOKEN   through Jupyter's /ws/stt
   stt-notebook serve-deepgram --port 8080                Deepgram's live API, offline
   DEEPGRAM_API_KEY=x DEEPGRAM_URL=ws://127.0.0.1:8080 stt-notebook transcribe a.wav --engine deepgram
@@ -51,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realtime", action="store_true",
                    help="send audio at real-time pace, like a live microphone; interim text is shown as it forms")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    b = commands.add_parser(
+        "transcribe-many", help="transcribe a corpus of files into Parquet or JSONL tables",
+        description="Transcribe many files on a process pool or a Dask cluster. Each finished file is recorded "
+                    "at once; run the same command again to resume, skipping files already done. A file that "
+                    "fails becomes a row in the errors table.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("files", nargs="+", help='files or glob patterns (quote them: "calls/**/*.wav")')
+    _add_stream_options(b)
+    b.add_argument("-o", "--output", required=True,
+                   help="x.parquet (words; x.utterances.parquet and x.errors.parquet beside it) or x.jsonl")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: one per CPU)")
+    b.add_argument("--scheduler", default=None, help="a Dask scheduler address, e.g. tcp://host:8786")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     r = commands.add_parser(
         "stream", help="stream a file through a Jupyter server's /ws/stt relay, printing text live",
@@ -158,6 +173,31 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe_many(args: argparse.Namespace) -> int:
+    from .batch import transcribe_many
+
+    options = dict(parse_option(o) for o in args.option)
+    client = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise STTError("--scheduler needs Dask's distributed package.", hint="pip install distributed") from None
+        client = Client(args.scheduler)
+    try:
+        result = transcribe_many(args.files, args.engine, args.language, client, args.output, model=args.model,
+                                 workers=args.workers, progress=not args.no_progress, **options)
+    finally:
+        if client is not None:
+            client.close()
+    files = result.files
+    print(f"{len(files)} files, {files.audio_seconds.sum() / 3600:.2f} h of audio, {len(result.words)} words, "
+          f"{len(result.errors)} failed → {args.output}", file=sys.stderr)
+    for row in result.errors.itertuples():
+        print(f"  failed [{row.code}] {row.file}: {row.message}", file=sys.stderr)
+    return 1 if len(result.errors) else 0
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -214,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"transcribe": cmd_transcribe, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram,
+        return {"transcribe": cmd_transcribe, "transcribe-many": cmd_transcribe_many, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram,
                 "doctor": cmd_doctor}[args.command](args)
     except STTError as e:
         print(f"stt-notebook: error [{e.code}]: {e}", file=sys.stderr)

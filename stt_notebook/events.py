@@ -84,6 +84,27 @@ def join_words(words: tuple[Word, ...] | list[Word]) -> str:
     return out
 
 
+def shift(event: Event, offset: float) -> Event:
+    """``event`` with every time moved by ``offset`` seconds (a reconnect's or a take's 0 → stream time)."""
+    if not offset:
+        return event
+
+    def w(x: Word) -> Word:
+        return Word(x.text, round(x.start + offset, 3), round(x.end + offset, 3), x.confidence, x.speaker, x.punctuated)
+
+    if isinstance(event, Final):
+        return Final(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
+                     tuple(map(w, event.words)), event.speech_final, event.from_finalize)
+    if isinstance(event, Interim):
+        return Interim(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
+                       tuple(map(w, event.words)))
+    if isinstance(event, SpeechStarted):
+        return SpeechStarted(round(event.timestamp + offset, 3))
+    if isinstance(event, UtteranceEnd):
+        return UtteranceEnd(round(event.last_word_end + offset, 3))
+    return event
+
+
 def _r(x: float) -> float:
     return round(float(x), 3)
 

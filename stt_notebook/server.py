@@ -20,7 +20,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
-from traitlets import Float, Int
+from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
@@ -44,6 +44,9 @@ class STTRelay(LoggingConfigurable):
     burst_seconds = Float(10.0, config=True, help="Audio a client may send ahead of the real-time allowance.")
     max_queued_frames = Int(500, config=True, help="Frames waiting per connection before RATE_LIMITED.")
     idle_timeout = Float(300.0, config=True, help="Close a connection silent for this many seconds (0: never).")
+    kernel_nodelay = Bool(True, config=True,
+                          help="Turn off Nagle's algorithm on kernel WebSockets, so widget updates reach the "
+                               "browser without its ~40 ms delay. False leaves jupyter_server's default.")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -242,4 +245,27 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         (url_path_join(base, "stt", "info"), InfoHandler),
         (url_path_join(base, "ws", "stt"), STTSocketHandler),
     ])
+    if relay.kernel_nodelay:
+        settings = web_app.settings
+        settings["kernel_websocket_connection_class"] = nodelay_connection(settings["kernel_websocket_connection_class"])
     serverapp.log.info("stt-notebook: /ws/stt relay ready")
+
+
+def nodelay_connection(connection_class: type) -> type:
+    """``connection_class`` (whichever the server uses) with TCP_NODELAY set on its socket.
+
+    jupyter_server never calls ``set_nodelay``, so small kernel → browser messages (every live
+    widget update) wait ~40 ms for Nagle's algorithm and the browser's delayed ACK.
+    """
+    if getattr(connection_class, "stt_nodelay", False):
+        return connection_class
+
+    class NoDelay(connection_class):  # type: ignore[misc, valid-type]
+        stt_nodelay = True
+
+        def connect(self):  # type: ignore[no-untyped-def]
+            self.websocket_handler.set_nodelay(True)
+            return super().connect()
+
+    NoDelay.__name__ = NoDelay.__qualname__ = f"NoDelay{connection_class.__name__}"
+    return NoDelay

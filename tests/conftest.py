@@ -97,18 +97,20 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def run_jupyter_server(workdir: Path, relay_config: dict, env: dict | None = None):
-    """A real `jupyter server` process with the extension loaded (by install), under a base URL."""
+    """A real `jupyter server` process (JupyterLab and Notebook 7 included) with the extension loaded
+    by install, under a base URL. Its log goes to ``workdir/server.log``."""
     port = _free_port()
     root = workdir / "root"
     root.mkdir()
     config = workdir / "jupyter_server_config.json"
     config.write_text(json.dumps({"STTRelay": relay_config}))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DEEPGRAM_")}, **(env or {})}
+    log = open(workdir / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",
          f"--config={config}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}{BASE}"
     try:
         for _ in range(150):
@@ -117,12 +119,13 @@ def run_jupyter_server(workdir: Path, relay_config: dict, env: dict | None = Non
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read())
+                    raise RuntimeError((workdir / "server.log").read_text())
                 time.sleep(0.2)
-        yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt"}
+        yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt", "root": root}
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from ..config import StreamConfig
 from ..deepgram_protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, build_query, close_error,
                                  handshake_error, parse_message)
 from ..errors import EngineUnavailableError, ErrorCode
-from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word
+from ..events import Error, Event, Final, shift
 from .base import BYTES_PER_SECOND, Engine, EngineStream
 
 KEEPALIVE_EVERY = 5.0
@@ -207,7 +207,7 @@ class DeepgramStream(EngineStream):
     def _receive(self, message: Any) -> None:
         if message is None or isinstance(message, Metadata):
             return
-        event = _shift(message, self._offset)
+        event = shift(message, self._offset)
         if isinstance(event, Final) and event.words:
             # the audio up to the last finalized word is settled: never resent
             cut = int((event.words[-1].end - self._audio_start) * BYTES_PER_SECOND) // 2 * 2
@@ -232,24 +232,3 @@ class _Refused(Exception):
     def __init__(self, error: Error):
         super().__init__(error.message)
         self.error = error
-
-
-def _shift(event: Event, offset: float) -> Event:
-    """A connection's times (from its 0) → stream times."""
-    if not offset:
-        return event
-
-    def w(x: Word) -> Word:
-        return Word(x.text, round(x.start + offset, 3), round(x.end + offset, 3), x.confidence, x.speaker, x.punctuated)
-
-    if isinstance(event, Final):
-        return Final(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
-                     tuple(map(w, event.words)), event.speech_final, event.from_finalize)
-    if isinstance(event, Interim):
-        return Interim(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
-                       tuple(map(w, event.words)))
-    if isinstance(event, SpeechStarted):
-        return SpeechStarted(round(event.timestamp + offset, 3))
-    if isinstance(event, UtteranceEnd):
-        return UtteranceEnd(round(event.last_word_end + offset, 3))
-    return event

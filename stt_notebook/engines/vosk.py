@@ -23,9 +23,9 @@ from .models import VOSK_PACKAGES, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
 PARTIAL_EVERY = 0.099  # seconds of audio between partials (partial text rarely changes faster)
-QUIET_DBFS = -45.0
+QUIET_DBFS = -45.0  # a step below this level is not speech (for SpeechStarted's timestamp)
 WARM_SECONDS = 1.0  # silence a pooled recognizer decodes before any stream uses it
-POOL_SPARES = 4  # warmed recognizers kept ready (~16 MB each)  # a step below this level is not speech (for SpeechStarted's timestamp)
+POOL_SPARES = 4  # warmed recognizers kept ready (~16 MB each); batch workers set 0
 
 _DIGITS = "영일이삼사오육칠팔구"
 _SMALL_UNITS = ((1000, "천"), (100, "백"), (10, "십"))
@@ -100,9 +100,9 @@ class RecognizerPool:
     subtracts. Recognizers are never reused across streams (no adaptation leaks between users).
     """
 
-    def __init__(self, model, spares: int = POOL_SPARES):
+    def __init__(self, model, spares: int | None = None):
         self._model = model
-        self._spares = spares
+        self._spares = POOL_SPARES if spares is None else spares
         self._ready: collections.deque = collections.deque()
         self._warming = 0
         self._lock = threading.Lock()
@@ -117,10 +117,14 @@ class RecognizerPool:
         rec.SetPartialWords(False)
         return rec
 
-    def _warm(self) -> None:
+    def _warmed(self):
         rec = self._new()
         rec.AcceptWaveform(bytes(int(WARM_SECONDS * SAMPLE_RATE) * 2))
         rec.Reset()
+        return rec
+
+    def _warm(self) -> None:
+        rec = self._warmed()
         with self._lock:
             self._ready.append(rec)
             self._warming -= 1
@@ -137,11 +141,12 @@ class RecognizerPool:
             decode_executor().submit(self._warm)
 
     def take(self) -> tuple[Any, float]:
-        """A recognizer and the seconds its clock is ahead; never waits (a cold one if none is warm)."""
+        """A warmed recognizer and the seconds its clock is ahead. When none is ready one is warmed
+        here: every stream starts from the same state, so the same audio gives the same words."""
         with self._lock:
             rec = self._ready.popleft() if self._ready else None
         self.fill()
-        return (rec, WARM_SECONDS) if rec is not None else (self._new(), 0.0)
+        return (rec if rec is not None else self._warmed()), WARM_SECONDS
 
 
 class VoskEngine(Engine):
@@ -187,7 +192,9 @@ class VoskStream(ThreadedStream):
     coalesce_seconds = 0.5
 
     def __init__(self, pool: RecognizerPool, config: StreamConfig):
-        self._rec, self._offset = pool.take()
+        self._pool = pool
+        self._rec: Any = None  # taken in the decode thread: warming one must never block the event loop
+        self._offset = WARM_SECONDS
         self._last_partial = ""
         self._in_speech = False
         self._quiet_until = 0.0  # stream time at the end of the last quiet step: where speech began
@@ -197,6 +204,8 @@ class VoskStream(ThreadedStream):
 
     def _accept(self, pcm: bytes) -> list[Event]:
         events: list[Event] = []
+        if self._rec is None:
+            self._rec, self._offset = self._pool.take()
         rec = self._rec
         for i in range(0, len(pcm), STEP_BYTES):
             step = pcm[i:i + STEP_BYTES]
@@ -214,6 +223,8 @@ class VoskStream(ThreadedStream):
         return events
 
     def _flush(self, final: bool) -> list[Event]:
+        if self._rec is None:
+            return []  # no audio yet
         events = self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
         if final:
             self._rec = None  # freeing a recognizer is slow: do it here, in the decode thread, not the loop

@@ -1,0 +1,70 @@
+"""LiveTranscriber transport latency in a real browser, both ways, with and without TCP_NODELAY.
+
+    python benchmarks/widget_latency.py [--seconds 20]
+
+JupyterLab in headless Chromium; the fake microphone plays Korean speech into a LiveTranscriber
+running the instant ``echo`` engine, so only the transport is timed:
+- browser → kernel: each 100 ms audio frame, page send time → the kernel's loop receiving it;
+- kernel → browser: each view update, kernel send time → the page receiving it.
+Both clocks are this machine's wall clock. Run once with the extension's ``kernel_nodelay``
+(the default) and once with it off, to show what Nagle's algorithm costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import KO_CLIPS, TOKEN, run_jupyter_server  # noqa: E402
+from tests.lab import cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell, write_notebook  # noqa: E402
+
+CELLS = [
+    "from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko', engine='echo')\nw",
+    "import json\nprint(json.dumps({'up': list(w.up_latency_ms)}))",
+]
+
+
+def figures(label: str, values: list[float]) -> str:
+    v = np.asarray(values[5:])  # the first frames include the page and session warming up
+    return f"{label}: p50 {np.percentile(v, 50):6.2f} ms, p95 {np.percentile(v, 95):6.2f} ms ({len(v)} messages)"
+
+
+def measure(nodelay: bool, seconds: float, workdir: Path) -> tuple[list[float], list[float]]:
+    with run_jupyter_server(workdir, {"kernel_nodelay": nodelay}) as server:
+        write_notebook(server["root"] / "latency.ipynb", CELLS)
+        wav = fake_microphone_wav(KO_CLIPS[0][0], workdir / "mic.wav", tail=seconds)
+        with chromium_page(wav) as page:
+            open_notebook(page, {**server, "token": TOKEN}, "latency.ipynb")
+            run_cell(page, 0)
+            page.get_by_role("button", name="Start recording").click(timeout=90_000)
+            time.sleep(seconds)
+            page.get_by_role("button", name="Stop recording").click()
+            page.get_by_role("status").filter(has_text="idle").wait_for(timeout=30_000)
+            down = page.evaluate("() => [...globalThis.__sttNotebook.values()].flatMap((s) => s.downLatencyMs)")
+            run_cell(page, 1)
+            up = cell_json(page, 1)["up"]
+    return up, down
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to record in each run")
+    args = parser.parse_args()
+    for nodelay in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            up, down = measure(nodelay, args.seconds, Path(tmp))
+        print(f"kernel WebSockets with TCP_NODELAY {'on (default)' if nodelay else 'off (jupyter_server default)'}")
+        print("  " + figures("browser → kernel, audio frames ", up))
+        print("  " + figures("kernel → browser, view updates", down))
+
+
+if __name__ == "__main__":
+    main()

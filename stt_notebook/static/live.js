@@ -1,0 +1,275 @@
+// LiveTranscriber front end: microphone → 16 kHz PCM16 frames to the kernel (binary comm buffers),
+// and the live view: interim text, final lines shaded by confidence, a scrolling confidence timeline.
+// anywidget loads this file from a blob: URL, so the AudioWorklet is built from a string.
+
+const WORKLET = `
+class STTPcm16 extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    this.step = sampleRate / 16000;          // device samples per output sample (2.75625 at 44.1 kHz)
+    this.size = Math.round(16 * options.processorOptions.frameMs);
+    this.frame = new Int16Array(this.size);
+    this.n = 0; this.pos = 0; this.acc = 0; this.k = 0; this.sq = 0;
+    this.port.onmessage = () => { this.emit(); this.port.postMessage({ done: true }); };
+  }
+  emit() {
+    if (this.n === 0) return;
+    const pcm = this.frame.slice(0, this.n);
+    const rms = Math.sqrt(this.sq / this.n) / 32768;
+    this.port.postMessage({ pcm: pcm.buffer, rms }, [pcm.buffer]);
+    this.n = 0; this.sq = 0;
+  }
+  process(inputs) {
+    const input = inputs[0];
+    if (!input || input.length === 0) return true;
+    const channels = input.length, length = input[0].length;
+    for (let i = 0; i < length; i++) {
+      let x = 0;
+      for (let c = 0; c < channels; c++) x += input[c][i];
+      this.acc += x / channels; this.k++;
+      if (++this.pos >= this.step) {        // box low-pass over each output period, then decimate
+        this.pos -= this.step;
+        const s = Math.max(-1, Math.min(1, this.acc / this.k));
+        const v = s < 0 ? s * 0x8000 : s * 0x7fff;
+        this.frame[this.n++] = v; this.sq += v * v;
+        this.acc = 0; this.k = 0;
+        if (this.n === this.size) this.emit();
+      }
+    }
+    return true;
+  }
+}
+registerProcessor("stt-pcm16", STTPcm16);
+`;
+
+const stores = (globalThis.__sttNotebook ??= new Map());
+const now = () => performance.timeOrigin + performance.now();
+const TIMELINE_SECONDS = 30;
+
+function storeFor(model) {
+  const uid = model.get("_uid");
+  if (!stores.has(uid)) {
+    stores.set(uid, { finals: [], interim: null, marks: [], errors: [], level: -100, capture: null,
+                      downLatencyMs: [], views: new Set() });
+  }
+  return stores.get(uid);
+}
+
+function changed(store) {
+  for (const redraw of store.views) redraw();
+}
+
+// ---- capture: one per widget model, whatever the number of views ----
+
+async function startCapture(model, store) {
+  if (store.capture) return;
+  const fail = (code, message) => {
+    model.send({ type: "error", code, message });
+    store.errors.push({ code, message });
+    changed(store);
+  };
+  if (model.get("source_kind") !== "browser") {
+    model.send({ type: "start" });
+    store.capture = { kernelSide: true };
+    return changed(store);
+  }
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+    return fail("DEVICE_ERROR", "The microphone needs a secure page: open Jupyter over https:// or " +
+                "http://localhost (an SSH tunnel works), or use source='sounddevice' or a file.");
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+  } catch (e) {
+    const why = e.name === "NotAllowedError" ? "Microphone permission was denied: allow it in the browser's site settings and click Start again."
+      : e.name === "NotFoundError" ? "No microphone found on this computer: plug one in, or use a file source."
+      : `The microphone could not be opened (${e.name}: ${e.message}).`;
+    return fail("DEVICE_ERROR", why);
+  }
+  const ctx = new AudioContext();            // the device's own rate; the worklet resamples
+  await ctx.resume();
+  const url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
+  try {
+    await ctx.audioWorklet.addModule(url);
+  } catch (e) {
+    stream.getTracks().forEach((t) => t.stop());
+    ctx.close();
+    return fail("DEVICE_ERROR", `The audio worklet could not load (${e.message}); a Content-Security-Policy may block blob: scripts.`);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const node = new AudioWorkletNode(ctx, "stt-pcm16", {
+    numberOfInputs: 1, numberOfOutputs: 0, processorOptions: { frameMs: model.get("frame_ms") },
+  });
+  const input = ctx.createMediaStreamSource(stream);
+  let seq = 0;
+  const finished = new Promise((resolve) => {
+    node.port.onmessage = ({ data }) => {
+      if (data.done) return resolve();
+      model.send({ type: "audio", seq: seq++, t: now() }, undefined, [data.pcm]);
+      store.level = data.rms > 0 ? 20 * Math.log10(data.rms) : -100;
+      changed(store);
+    };
+  });
+  model.send({ type: "start" });             // before the first frame: the kernel opens a session
+  input.connect(node);
+  store.capture = { ctx, node, input, stream, finished };
+  changed(store);
+}
+
+async function stopCapture(model, store) {
+  const capture = store.capture;
+  if (!capture) return;
+  store.capture = null;
+  if (!capture.kernelSide) {
+    capture.input.disconnect();
+    capture.node.port.postMessage("flush");  // the last partial frame, then done
+    await Promise.race([capture.finished, new Promise((r) => setTimeout(r, 500))]);
+    capture.stream.getTracks().forEach((t) => t.stop());
+    capture.ctx.close();
+  }
+  store.level = -100;
+  model.send({ type: "stop" });
+  changed(store);
+}
+
+// ---- kernel → page ----
+
+function receive(store, msg) {
+  if (typeof msg.t === "number") {
+    store.downLatencyMs.push(now() - msg.t);
+    if (store.downLatencyMs.length > 10000) store.downLatencyMs.shift();
+  }
+  if (msg.type === "snapshot") {
+    store.finals = msg.finals; store.marks = msg.marks; store.errors = msg.errors; store.interim = msg.interim;
+  } else if (msg.type === "update") {
+    if (msg.finals) store.finals.push(...msg.finals);
+    if (msg.marks) store.marks.push(...msg.marks);
+    if (msg.errors) store.errors.push(...msg.errors);
+    if ("interim" in msg) store.interim = msg.interim;
+    if ("level" in msg) store.level = msg.level;
+  }
+  changed(store);
+}
+
+function initialize({ model }) {
+  const store = storeFor(model);
+  model.on("msg:custom", (msg) => {
+    if (msg.type === "capture") msg.on ? startCapture(model, store) : stopCapture(model, store);
+    else receive(store, msg);
+  });
+  model.send({ type: "hello" });             // after a page reload: the kernel sends what it heard
+}
+
+// ---- the view ----
+
+function h(tag, attrs = {}, text) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function wordSpan([text, start, end, confidence]) {
+  const span = h("span", { class: "stt-word", title: `${text}: ${(confidence * 100).toFixed(0)}% at ${start.toFixed(2)}s` }, text);
+  span.style.setProperty("--stt-doubt", (1 - Math.max(0, Math.min(1, confidence))).toFixed(3));
+  if (confidence < 0.6) span.classList.add("stt-low");
+  return span;
+}
+
+function finalLine(final) {
+  const line = h("div", { class: "stt-final" });
+  line.append(h("span", { class: "stt-time" }, `${final.start.toFixed(1)}s`));
+  const words = final.words.length ? final.words.map(wordSpan) : [h("span", {}, final.text)];
+  words.forEach((w, i) => { if (i) line.append(" "); line.append(w); });
+  return line;
+}
+
+function drawTimeline(canvas, store) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 600, height = canvas.clientHeight || 90;
+  if (canvas.width !== width * ratio) { canvas.width = width * ratio; canvas.height = height * ratio; }
+  const g = canvas.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const words = store.finals.flatMap((f) => f.words);
+  const latest = Math.max(store.interim?.end ?? 0, words.at(-1)?.[2] ?? 0, store.marks.at(-1)?.[1] ?? 0);
+  const t0 = Math.max(0, latest - TIMELINE_SECONDS);
+  const x = (t) => ((t - t0) / TIMELINE_SECONDS) * width;
+  const y = (c) => 4 + (1 - c) * (height - 16);
+  g.strokeStyle = "rgba(128,128,128,0.35)";
+  g.beginPath(); g.moveTo(0, y(0.6)); g.lineTo(width, y(0.6)); g.stroke();     // the "low" line
+  for (const [kind, t] of store.marks) {
+    if (t < t0) continue;
+    g.strokeStyle = kind === "speech_started" ? "rgba(46,160,67,0.8)" : "rgba(110,110,110,0.8)";
+    g.setLineDash(kind === "speech_started" ? [] : [3, 3]);
+    g.beginPath(); g.moveTo(x(t), 0); g.lineTo(x(t), height - 12); g.stroke();
+  }
+  g.setLineDash([]);
+  for (const [, start, end, c] of words) {
+    if (end < t0) continue;
+    g.fillStyle = c < 0.6 ? "rgba(207,34,46,0.85)" : `rgba(9,105,218,${0.35 + 0.65 * c})`;
+    g.fillRect(x(start), y(c), Math.max(2, x(end) - x(start) - 1), height - 12 - y(c));
+  }
+  if (store.interim) {
+    g.fillStyle = "rgba(128,128,128,0.25)";
+    g.fillRect(x(store.interim.start), 0, Math.max(2, x(store.interim.end) - x(store.interim.start)), height - 12);
+  }
+  g.fillStyle = "rgba(110,110,110,0.9)";
+  g.font = "10px sans-serif";
+  for (let s = Math.ceil(t0 / 5) * 5; s <= t0 + TIMELINE_SECONDS; s += 5) g.fillText(`${s}s`, x(s) + 2, height - 2);
+}
+
+function render({ model, el, signal }) {
+  const store = storeFor(model);
+  const root = h("div", { class: "stt-live" });
+  const bar = h("div", { class: "stt-bar" });
+  const button = h("button", { class: "stt-toggle", type: "button" });
+  const meter = h("meter", { class: "stt-level", min: "-60", max: "0", low: "-45", high: "-6", optimum: "-20", "aria-label": "Input level" });
+  const status = h("span", { class: "stt-status", role: "status" });
+  bar.append(button, meter, status);
+  const log = h("div", { class: "stt-finals", role: "log", "aria-label": "Transcript" });
+  const interim = h("div", { class: "stt-interim", "aria-live": "polite", "aria-label": "Interim text" });
+  const canvas = h("canvas", { class: "stt-timeline", role: "img", "aria-label": "Confidence timeline" });
+  const errors = h("div", { class: "stt-errors", role: "alert" });
+  root.append(bar, log, interim, canvas, errors);
+  el.append(root);
+
+  let shownFinals = 0, frame = 0;
+  const redraw = () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      const recording = store.capture !== null || ["starting", "recording"].includes(model.get("status"));
+      button.textContent = recording ? "Stop recording" : "Start recording";
+      button.classList.toggle("stt-on", recording);
+      meter.value = Math.max(-60, store.level);
+      const state = model.get("status");
+      status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${state}`;
+      if (shownFinals > store.finals.length) { log.replaceChildren(); shownFinals = 0; }  // a snapshot replaced them
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+      for (; shownFinals < store.finals.length; shownFinals++) log.append(finalLine(store.finals[shownFinals]));
+      if (atBottom) log.scrollTop = log.scrollHeight;
+      interim.textContent = store.interim?.text ?? "";
+      errors.replaceChildren(...store.errors.slice(-3).map((e) => h("div", {}, `${e.code}: ${e.message}`)));
+      drawTimeline(canvas, store);
+    });
+  };
+  store.views.add(redraw);
+  button.addEventListener("click", () => {
+    if (store.capture || model.get("status") === "recording") stopCapture(model, store);
+    else startCapture(model, store);
+  }, { signal });
+  for (const name of ["status", "engine_name", "language", "source_label", "message"]) model.on(`change:${name}`, redraw);
+  model.on("change:status", () => {   // the kernel stopped (w.stop(), end of file, engine failure)
+    const state = model.get("status");
+    if (state === "error" && store.capture && !store.capture.kernelSide) stopCapture(model, store);
+    else if (["idle", "error"].includes(state) && store.capture?.kernelSide) { store.capture = null; redraw(); }
+  });
+  signal?.addEventListener("abort", () => store.views.delete(redraw));
+  redraw();
+}
+
+export default { initialize, render };

@@ -1,0 +1,267 @@
+"""``LiveTranscriber``: a notebook cell that listens and writes — interim text, final lines,
+a confidence timeline — while ``w.transcript`` grows as a DataFrame-ready Transcript.
+
+Threads: browser messages reach ``on_msg`` only when the kernel is idle, so the handler does
+nothing but hand the message to a background event loop, which owns every Session. Events go
+back to the browser from that loop, coalesced (:mod:`stt_notebook.widget_messages`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import anywidget
+import traitlets
+
+from . import audio
+from .config import StreamConfig
+from .engines import choose_engine_name
+from .errors import ErrorCode, STTError
+from .events import Error, Event, shift
+from .session import Session
+from .transcript import Transcript
+from .widget_messages import Outbox, snapshot
+
+STATIC = Path(__file__).parent / "static"
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The kernel-wide event loop (a daemon thread) that runs every widget's sessions."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="stt-notebook-live", daemon=True).start()
+        return _loop
+
+
+async def _until_none(queue: asyncio.Queue) -> AsyncIterator[bytes]:
+    while (frame := await queue.get()) is not None:
+        yield frame
+
+
+class LiveTranscriber(anywidget.AnyWidget):
+    """Live transcription in a notebook cell.
+
+    ``source``: "browser" (this page's microphone), "sounddevice" (a microphone on the kernel's
+    machine; ``device`` picks one) or an audio file path (played at real time). ``options`` are
+    Deepgram-named stream options (endpointing, interim_results, diarize, …). Changes to
+    ``language``, ``engine`` or ``options`` apply from the next recording.
+
+    ``w.transcript`` grows while recording; ``w.stop()`` finalizes, drains and returns it.
+    Recording again continues the same transcript, its times running on.
+    """
+
+    _esm = STATIC / "live.js"
+    _css = STATIC / "live.css"
+    _uid = traitlets.Unicode().tag(sync=True)
+    language = traitlets.Unicode("ko").tag(sync=True)
+    engine = traitlets.Unicode("auto").tag(sync=True)
+    engine_name = traitlets.Unicode("").tag(sync=True)
+    source_kind = traitlets.Unicode("browser").tag(sync=True)
+    source_label = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("idle").tag(sync=True)  # idle | starting | recording | stopping | error
+    message = traitlets.Unicode("").tag(sync=True)
+    frame_ms = traitlets.Int(100).tag(sync=True)
+
+    def __init__(self, language: str = "ko", engine: str = "auto", source: str | os.PathLike = "browser", *,
+                 model: str | None = None, device: int | str | None = None, frame_ms: int = 100,
+                 updates_per_second: float = 20.0, **options: Any):
+        StreamConfig.from_options(language=language, model=model, **options)  # bad options fail here
+        kind = source if source in ("browser", "sounddevice") else "file"
+        if kind == "file" and not Path(source).is_file():
+            raise STTError(f"No audio file at {os.fspath(source)!r}.",
+                           hint='Pass source="browser", source="sounddevice" or the path of an audio file.',
+                           code=ErrorCode.FILE_NOT_FOUND)
+        super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms,
+                         engine_name=choose_engine_name(engine, language), source_kind=kind,
+                         source_label=Path(source).name if kind == "file" else str(device or kind))
+        self.source, self.device, self.model, self.options = source, device, model, dict(options)
+        self.transcript = Transcript(language=language, engine=self.engine_name)
+        self.session: Session | None = None
+        self.up_latency_ms: deque[float] = deque(maxlen=10_000)  # browser send → kernel loop, per frame
+        self._interval = 1.0 / updates_per_second
+        self._outbox = Outbox()
+        self._flush_at: float | None = None
+        self._last_flush = 0.0
+        self._offset = 0.0  # seconds of audio in earlier recordings
+        self._frames: asyncio.Queue | None = None
+        self._run: concurrent.futures.Future | None = None
+        self._loop = background_loop()
+        self.on_msg(self._on_msg)
+
+    def __repr__(self) -> str:
+        return (f"<LiveTranscriber {self.language} {self.engine_name} from {self.source_label}, {self.status}: "
+                f"{len(self.transcript.utterances)} utterances, {self._offset + self._sent():.1f}s audio>")
+
+    @traitlets.validate("language", "engine")
+    def _check_engine(self, proposal: dict[str, Any]) -> str:
+        values = {"language": self.language, "engine": self.engine, proposal["trait"].name: proposal["value"]}
+        try:
+            self.engine_name = choose_engine_name(values["engine"], values["language"])
+        except STTError as e:
+            raise traitlets.TraitError(f"{e}") from None
+        return proposal["value"]
+
+    # -- Python API --
+    @property
+    def recording(self) -> bool:
+        return self._run is not None and not self._run.done()
+
+    def start(self) -> None:
+        """Start recording. A browser source asks the page to open its microphone (after the first
+        click has granted permission); kernel-side sources start at once."""
+        if self.source_kind == "browser":
+            self.send({"type": "capture", "on": True})
+        else:
+            self._loop.call_soon_threadsafe(self._begin)
+
+    def stop(self, timeout: float | None = 120) -> Transcript:
+        """Stop recording: what was heard is finalized and drained into ``transcript``."""
+        if self.source_kind == "browser":
+            self.send({"type": "capture", "on": False})
+        self._loop.call_soon_threadsafe(self._end)
+        run = self._run
+        if run is not None:
+            concurrent.futures.wait([run], timeout)
+        return self.transcript
+
+    # -- browser → kernel: enqueue only --
+    def _on_msg(self, _widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        payload = [bytes(b) for b in buffers or ()]
+        self._loop.call_soon_threadsafe(self._handle, content, payload, time.time())
+
+    def _handle(self, content: dict[str, Any], buffers: list[bytes], received: float) -> None:
+        kind = content.get("type")
+        if kind == "audio":
+            if isinstance(sent_ms := content.get("t"), (int, float)):
+                self.up_latency_ms.append(received * 1000 - sent_ms)
+            self._take_audio(buffers)
+        elif kind == "start":
+            self._begin()
+        elif kind == "stop":
+            self._end()
+        elif kind == "hello":
+            self._tell_page(snapshot(self.transcript.events, self.transcript.interim))
+        elif kind == "error":  # the page could not capture: permission, no device, insecure context
+            self._event(Error(str(content.get("code", ErrorCode.DEVICE_ERROR)), str(content.get("message", ""))))
+            self.status = "error"
+            self._end()
+        else:
+            self._event(Error(ErrorCode.INVALID_MESSAGE, f"unknown widget message type {kind!r}"))
+
+    def _take_audio(self, buffers: list[bytes]) -> None:
+        if self._frames is None:
+            return  # audio after stop (frames in flight): nothing listens any more
+        for pcm in buffers:
+            if len(pcm) % 2:
+                self._event(Error(ErrorCode.AUDIO_FORMAT_ERROR,
+                                  f"audio frame of {len(pcm)} bytes is not whole 16-bit samples; skipped"))
+            elif pcm:
+                self._frames.put_nowait(pcm)
+
+    # -- recordings (all in the background loop) --
+    def _begin(self) -> None:
+        if self.recording:
+            return
+        self.status, self.message = "starting", ""
+        try:
+            self.session = Session(self.engine, self.language, self.model, **self.options)
+        except STTError as e:
+            self._fail(e)
+            return
+        self.engine_name = self.transcript.engine = self.session.engine_name
+        self._frames = asyncio.Queue()
+        self._run = asyncio.run_coroutine_threadsafe(self._record(self.session, self._frames), self._loop)
+
+    def _end(self) -> None:
+        if self._frames is not None:
+            self._frames.put_nowait(None)
+            self._frames = None
+        if self.recording:
+            self.status = "stopping"
+
+    async def _record(self, session: Session, frames: asyncio.Queue) -> None:
+        offset, errors_before = self._offset, len(self.transcript.errors)
+        session.subscribe(lambda event: self._event(shift(event, offset)))
+        try:
+            await session.start()
+            self.status = "recording"
+            await session.run(self._source(frames), realtime=self.source_kind == "file", frame_ms=self.frame_ms)
+            self.status = "error" if len(self.transcript.errors) > errors_before else "idle"
+        except STTError as e:
+            await session.abort()
+            self._fail(e)
+        except Exception as e:  # the widget outlives a broken recording; the transcript stays
+            await session.abort()
+            self._fail(STTError(f"recording failed: {e}"))
+        finally:
+            self._offset = offset + session.audio_seconds
+            if self._frames is frames:
+                self._frames = None
+            self._flush()
+
+    def _source(self, frames: asyncio.Queue) -> Any:
+        if self.source_kind == "browser":
+            return _until_none(frames)
+        if self.source_kind == "file":
+            return self._metered(self._stoppable(self.source, frames))
+        from .microphone import microphone_frames
+
+        return self._metered(self._stoppable(microphone_frames(self.device, self.frame_ms), frames))
+
+    async def _stoppable(self, source: Any, frames: asyncio.Queue) -> AsyncIterator[bytes]:
+        """Frames of a kernel-side source until it ends or stop() puts None in ``frames``."""
+        from .session import source_frames
+
+        async for frame in source_frames(source, self.frame_ms):
+            if not frames.empty() and frames.get_nowait() is None:
+                return
+            yield frame
+
+    async def _metered(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Kernel-side sources drive the page's level meter (the browser meters its own microphone)."""
+        async for frame in frames:
+            self._outbox.level = max(audio.level_dbfs(frame), -100.0)  # JSON has no -inf
+            self._schedule_flush()
+            yield frame
+
+    def _fail(self, error: STTError) -> None:
+        self._event(Error(error.code, f"{error.message} {error.hint or ''}".strip()))
+        self.status = "error"
+
+    def _sent(self) -> float:
+        return self.session.audio_seconds if self.recording and self.session is not None else 0.0
+
+    # -- kernel → browser, throttled --
+    def _event(self, event: Event) -> None:
+        self.transcript.add(event)
+        self._outbox.add(event)
+        if isinstance(event, Error):
+            self.message = f"{event.code}: {event.message}"
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_at is None:
+            self._flush_at = max(time.monotonic(), self._last_flush + self._interval)
+            self._loop.call_later(self._flush_at - time.monotonic(), self._flush)
+
+    def _flush(self) -> None:
+        self._flush_at = None
+        if (message := self._outbox.drain()) is not None:
+            self._last_flush = time.monotonic()
+            self._tell_page(message)
+
+    def _tell_page(self, message: dict[str, Any]) -> None:
+        message["t"] = time.time() * 1000  # the page measures kernel → browser latency
+        self.send(message)

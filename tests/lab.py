@@ -1,0 +1,103 @@
+"""Driving a real JupyterLab / Notebook 7 in Debian's Chromium, whose fake microphone plays a WAV.
+
+Shared by the browser tests and ``benchmarks/widget_latency.py``. Playwright never downloads a
+browser here: it is pointed at the system Chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from stt_notebook import audio
+
+CHROMIUM = os.environ.get("STT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("STT_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
+FAKE_MIC_RATE = 48000
+
+
+def fake_microphone_wav(clip: Path, out: Path, lead: float = 1.0, tail: float = 3.0) -> Path:
+    """``clip`` padded with silence: the fake device starts playing when capture starts."""
+    assert "%" not in str(out), "Chromium splits the fake-capture switch on '%'"
+    import soxr
+
+    speech = soxr.resample(audio.load_audio(clip), audio.SAMPLE_RATE, FAKE_MIC_RATE)
+    silence = np.zeros(int(FAKE_MIC_RATE * lead), dtype=np.float32)
+    sf.write(out, np.concatenate([silence, speech, np.zeros(int(FAKE_MIC_RATE * tail), np.float32)]),
+             FAKE_MIC_RATE, subtype="PCM_16")
+    return out
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@contextlib.contextmanager
+def chromium_page(microphone_wav: Path) -> Iterator["object"]:
+    """A headless Chromium page whose microphone plays ``microphone_wav`` once."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
+            "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR").new_page()
+            yield page
+        finally:
+            browser.close()
+
+
+def open_notebook(page, server: dict, name: str, ui: str = "lab") -> None:
+    """Open ``name`` in JupyterLab (``ui="lab"``, a fresh workspace) or Notebook 7 (``ui="notebook"``)."""
+    token = server["token"]
+    path = f"lab/workspaces/stt-{os.getpid()}/tree/{name}?reset&token={token}" if ui == "lab" \
+        else f"notebooks/{name}?token={token}"
+    page.goto(server["http"] + path)
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
+
+
+def run_cell(page, index: int, attempts: int = 6) -> None:
+    """Run a cell as a person does: click into it, Shift+Enter. A page still starting up can
+    swallow the key press, so it is pressed again until the prompt shows the cell queued or run."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(attempts):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            prompt.filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=5_000)
+            return
+        except Exception:  # playwright's TimeoutError: press again
+            continue
+    raise AssertionError(f"cell {index} never started running")
+
+
+def cell_json(page, index: int, timeout: float = 60_000) -> dict:
+    """The JSON a cell printed."""
+    output = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output")
+    output.filter(has_text="{").first.wait_for(timeout=timeout)
+    return json.loads(output.first.inner_text())
+
+
+def save_screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,63 @@
+"""End to end in a real browser: JupyterLab 4 and Notebook 7 in headless Chromium, whose fake
+microphone plays real Korean speech. A cell makes a LiveTranscriber, a click starts it, and the
+words appear in the page and in the kernel's DataFrame."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from stt_notebook import audio
+
+from .conftest import KO_CLIPS, TOKEN, corpus_cer, run_jupyter_server
+from .lab import (CHROMIUM, cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell,
+                  save_screenshot, write_notebook)
+
+pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Chromium (.ci/run installs it)")
+
+CELLS = [
+    "from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko')\nw",
+    "import json\nwords = w.transcript.words\n"
+    "print(json.dumps({'status': w.status, 'words': words.word.tolist(),"
+    " 'confidence': words.confidence.tolist(), 'frames': len(w.up_latency_ms)}, ensure_ascii=False))",
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("lab")
+    with run_jupyter_server(workdir, {}) as server:
+        write_notebook(server["root"] / "live.ipynb", CELLS)
+        yield {**server, "token": TOKEN, "workdir": workdir}
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_speaking_into_the_browser_microphone_fills_the_cell_and_the_dataframe(lab, ui):
+    clip, reference = KO_CLIPS[7]
+    wav = fake_microphone_wav(clip, lab["workdir"] / f"mic-{ui}.wav")
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, "live.ipynb", ui)
+        run_cell(page, 0)
+        start = page.get_by_role("button", name="Start recording")
+        start.wait_for(timeout=90_000)
+        start.click()
+        page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
+        # the clip plays once (1 s silence, speech, silence); interim text forms while it plays
+        page.get_by_role("log").filter(has_text=re.compile(r"\S")).wait_for(timeout=60_000)
+        time.sleep(max(0.0, 1.0 + audio.duration(audio.load_pcm16(clip)) + 1.5 - 5))
+        page.get_by_role("button", name="Stop recording").click()
+        page.get_by_role("status").filter(has_text="idle").wait_for(timeout=60_000)
+
+        shown = re.sub(r"\b\d+\.\ds\b", "", page.get_by_role("log").inner_text())
+        assert corpus_cer([reference], [shown]) <= 0.20, shown
+        assert re.search(r"[\uac00-\ud7a3]", shown)  # Hangul, as text in the page
+        save_screenshot(page, f"live_transcriber_{ui}.png")
+
+        run_cell(page, 1)
+        kernel = cell_json(page, 1)
+    assert kernel["status"] == "idle"
+    assert corpus_cer([reference], ["".join(kernel["words"])]) <= 0.20
+    assert all(0.0 <= c <= 1.0 for c in kernel["confidence"]) and len(kernel["confidence"]) == len(kernel["words"])
+    assert kernel["frames"] > 50  # binary frames arrived for the whole clip (100 ms each)

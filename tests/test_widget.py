@@ -1,0 +1,184 @@
+"""LiveTranscriber at the Python level: binary comm buffers in → events, view updates and Transcript rows out.
+
+Outside a kernel the widget has a dummy comm; messages from the page are delivered through
+``_handle_msg`` exactly as ipywidgets would, and what the widget sends is captured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from stt_notebook import LiveTranscriber, audio
+from stt_notebook.errors import STTError
+from stt_notebook.events import Final, Interim, SpeechStarted, UtteranceEnd, Word
+from stt_notebook.widget_messages import Outbox, snapshot
+
+from .conftest import corpus_cer
+
+
+def from_page(w: LiveTranscriber, content: dict, buffers: list[bytes] = ()) -> None:
+    w._handle_msg({"content": {"data": {"method": "custom", "content": content}},
+                   "buffers": [memoryview(b) for b in buffers]})
+
+
+class Page:
+    """What the browser would receive: every custom message, with its arrival time."""
+
+    def __init__(self, w: LiveTranscriber):
+        self.messages: list[tuple[float, dict]] = []
+        w.send = lambda content, buffers=None: self.messages.append((time.monotonic(), json.loads(json.dumps(content))))
+
+    def updates(self) -> list[dict]:
+        return [m for _, m in self.messages if m["type"] == "update"]
+
+    def finals_text(self) -> str:
+        return "".join(f["text"] for m in self.updates() for f in m.get("finals", []))
+
+
+def wait_until(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def speak(w: LiveTranscriber, pcm: bytes, frame_ms: int = 100, realtime_factor: float = 4.0) -> None:
+    """Send a clip as the page does: start, binary frames, stop."""
+    from_page(w, {"type": "start"})
+    for seq, frame in enumerate(audio.frames(pcm, frame_ms)):
+        from_page(w, {"type": "audio", "seq": seq, "t": time.time() * 1000}, [frame])
+        time.sleep(frame_ms / 1000 / realtime_factor)
+    from_page(w, {"type": "stop"})
+
+
+def test_browser_frames_become_transcript_rows_and_throttled_view_updates(ko_clip):
+    path, reference = ko_clip
+    w = LiveTranscriber(language="ko")
+    page = Page(w)
+    speak(w, audio.load_pcm16(path))
+    wait_until(lambda: w.status == "idle" and not w.recording)
+
+    words = w.transcript.words
+    assert corpus_cer([reference], ["".join(words.word)]) <= 0.15
+    assert words.confidence.between(0, 1).all() and len(words) >= 4
+    assert (words.start.diff().dropna() >= 0).all()
+    # the page saw the same finals the kernel holds, and interims while it spoke
+    assert page.finals_text() == "".join(f.text for f in w.transcript.finals)
+    assert any("interim" in m and m["interim"] for m in page.updates())
+    # at most ~20 view updates a second: a person can read them and IOPub never drops them
+    times = [t for t, m in page.messages if m["type"] == "update"]
+    assert min(b - a for a, b in zip(times, times[1:])) >= 0.045
+    assert len(w.up_latency_ms) == len(audio.load_pcm16(path)) // 3200 + 1
+
+
+def test_recording_again_continues_the_transcript_with_running_times(ko_clip):
+    path, _ = ko_clip
+    pcm = audio.load_pcm16(path)[: 16000 * 2 * 4]  # 4 s
+    w = LiveTranscriber(language="ko")
+    Page(w)
+    for _ in range(2):
+        speak(w, pcm, realtime_factor=20)
+        wait_until(lambda: w.status == "idle" and not w.recording)
+    words = w.transcript.words
+    assert words.start.max() > 4.0  # the second take's words come after the first's
+    assert (w.transcript.words.start.diff().dropna() >= -0.01).all()
+
+
+def test_bad_frames_and_unknown_messages_are_reported_and_recording_goes_on(ko_clip):
+    path, reference = ko_clip
+    w = LiveTranscriber(language="ko")
+    page = Page(w)
+    pcm = audio.load_pcm16(path)
+    from_page(w, {"type": "start"})
+    from_page(w, {"type": "audio", "seq": 0}, [b"\x01\x02\x03"])
+    from_page(w, {"type": "teleport"})
+    for frame in audio.frames(pcm, 100):
+        from_page(w, {"type": "audio"}, [frame])
+    from_page(w, {"type": "stop"})
+    wait_until(lambda: w.status in ("idle", "error") and not w.recording)
+    codes = [e.code for e in w.transcript.errors]
+    assert codes == ["AUDIO_FORMAT_ERROR", "INVALID_MESSAGE"]
+    assert corpus_cer([reference], ["".join(w.transcript.words.word)]) <= 0.15
+    assert {e["code"] for m in page.updates() for e in m.get("errors", [])} == set(codes)
+
+
+def test_page_capture_failure_is_shown_and_recorded():
+    w = LiveTranscriber(language="ko")
+    Page(w)
+    from_page(w, {"type": "error", "code": "DEVICE_ERROR", "message": "Microphone permission was denied."})
+    wait_until(lambda: w.status == "error")
+    assert w.transcript.errors[0].code == "DEVICE_ERROR"
+    assert "permission" in w.message
+
+
+def test_a_reloaded_page_gets_everything_heard_so_far(ko_clip):
+    path, _ = ko_clip
+    w = LiveTranscriber(language="ko")
+    page = Page(w)
+    speak(w, audio.load_pcm16(path), realtime_factor=20)
+    wait_until(lambda: w.status == "idle" and not w.recording)
+    from_page(w, {"type": "hello"})
+    wait_until(lambda: page.messages[-1][1]["type"] == "snapshot")
+    shot = page.messages[-1][1]
+    assert "".join(f["text"] for f in shot["finals"]) == "".join(f.text for f in w.transcript.finals)
+    assert [kind for kind, _ in shot["marks"]].count("speech_started") >= 1
+
+
+def test_file_source_plays_at_real_time_and_stop_drains(en_clip):
+    path, reference = en_clip
+    w = LiveTranscriber(language="en", source=str(path))
+    page = Page(w)
+    w.start()
+    wait_until(lambda: w.status == "recording")
+    time.sleep(2.0)
+    assert w.recording  # a 4.3 s clip at real time is still playing
+    transcript = w.stop()
+    assert not w.recording and w.status == "idle"
+    assert 1.5 < w._offset < 4.0  # stopped part-way: the rest was never sent
+    assert any("level" in m for m in page.updates())  # the meter moves for kernel-side sources
+    w.start()  # the file plays again from its start
+    wait_until(lambda: w.status == "idle" and not w.recording and w._offset > 6, timeout=30)
+    assert reference.split()[0].lower() in transcript.text.lower()
+
+
+def test_missing_microphone_or_file_says_what_to_do():
+    w = LiveTranscriber(language="ko", source="sounddevice", device="no such device")
+    Page(w)
+    w.start()
+    wait_until(lambda: w.status == "error")
+    assert w.transcript.errors[0].code == "DEVICE_ERROR"
+    assert "source='browser'" in w.message
+    with pytest.raises(STTError, match="No audio file"):
+        LiveTranscriber(source="missing.wav")
+
+
+def test_bad_options_fail_when_the_widget_is_made():
+    with pytest.raises(STTError):
+        LiveTranscriber(language="ko", not_an_option=1)
+    w = LiveTranscriber(language="ko")
+    w.language = "en"
+    assert w.engine_name == "whisper"
+    with pytest.raises(Exception, match="language"):
+        w.language = "xx"
+    assert "LiveTranscriber en whisper from browser, idle" in repr(w)
+
+
+def test_outbox_keeps_every_final_but_only_the_latest_interim():
+    box = Outbox()
+    for i in range(50):
+        box.add(Interim(f"partial {i}", 0.0, 0.0, i / 10))
+    box.add(SpeechStarted(0.1))
+    word = Word("안녕", 0.1, 0.5, 0.9)
+    box.add(Final("안녕", 0.9, 0.1, 0.5, (word,), speech_final=True))
+    box.add(Interim("next", 0.0, 0.6, 0.8))
+    box.add(UtteranceEnd(0.5))
+    message = box.drain()
+    assert message["interim"]["text"] == "next"
+    assert [f["text"] for f in message["finals"]] == ["안녕"]
+    assert message["finals"][0]["words"] == [["안녕", 0.1, 0.5, 0.9]]
+    assert message["marks"] == [["speech_started", 0.1], ["utterance_end", 0.5]]
+    assert box.drain() is None
+    assert snapshot([SpeechStarted(0.1)], None)["marks"] == [["speech_started", 0.1]]
