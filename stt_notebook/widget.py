@@ -124,17 +124,33 @@ class LiveTranscriber(anywidget.AnyWidget):
         if self.source_kind == "browser":
             self.send({"type": "capture", "on": True})
         else:
-            self._loop.call_soon_threadsafe(self._begin)
+            self._in_loop(self._begin)
 
     def stop(self, timeout: float | None = 120) -> Transcript:
         """Stop recording: what was heard is finalized and drained into ``transcript``."""
         if self.source_kind == "browser":
             self.send({"type": "capture", "on": False})
-        self._loop.call_soon_threadsafe(self._end)
-        run = self._run
-        if run is not None:
+        self._in_loop(self._end)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> Transcript:
+        """Block until the current recording ends (a file source: when the file has played)."""
+        if (run := self._run) is not None:
             concurrent.futures.wait([run], timeout)
         return self.transcript
+
+    def _in_loop(self, action: Any) -> None:
+        """Run ``action`` in the background loop (which owns all recording state) and wait for it."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(action())
+            except BaseException as e:
+                done.set_exception(e)
+
+        self._loop.call_soon_threadsafe(run)
+        done.result()
 
     # -- browser → kernel: enqueue only --
     def _on_msg(self, _widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:

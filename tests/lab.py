@@ -46,13 +46,15 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
 
 
 @contextlib.contextmanager
-def chromium_page(microphone_wav: Path) -> Iterator["object"]:
-    """A headless Chromium page whose microphone plays ``microphone_wav`` once."""
+def chromium_page(microphone_wav: Path, allow_microphone: bool = True) -> Iterator["object"]:
+    """A headless Chromium page whose microphone plays ``microphone_wav`` once. Without
+    ``allow_microphone`` the permission prompt is answered "Block", as a wary user would."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
+    args = ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
             "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    if allow_microphone:
+        args.append("--use-fake-ui-for-media-stream")  # the permission prompt is accepted
     if os.geteuid() == 0:
         args.append("--no-sandbox")
     with sync_playwright() as p:

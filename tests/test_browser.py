@@ -21,7 +21,8 @@ CELLS = [
     "from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko')\nw",
     "import json\nwords = w.transcript.words\n"
     "print(json.dumps({'status': w.status, 'words': words.word.tolist(),"
-    " 'confidence': words.confidence.tolist(), 'frames': len(w.up_latency_ms)}, ensure_ascii=False))",
+    " 'confidence': words.confidence.tolist(), 'frames': len(w.up_latency_ms),"
+    " 'errors': [e.code for e in w.transcript.errors]}, ensure_ascii=False))",
 ]
 
 
@@ -57,7 +58,21 @@ def test_speaking_into_the_browser_microphone_fills_the_cell_and_the_dataframe(l
 
         run_cell(page, 1)
         kernel = cell_json(page, 1)
-    assert kernel["status"] == "idle"
+    assert kernel["status"] == "idle" and kernel["errors"] == []
     assert corpus_cer([reference], ["".join(kernel["words"])]) <= 0.20
     assert all(0.0 <= c <= 1.0 for c in kernel["confidence"]) and len(kernel["confidence"]) == len(kernel["words"])
     assert kernel["frames"] > 50  # binary frames arrived for the whole clip (100 ms each)
+
+
+def test_a_blocked_microphone_is_shown_in_the_cell_and_recorded_in_the_kernel(lab):
+    wav = fake_microphone_wav(KO_CLIPS[7][0], lab["workdir"] / "mic-blocked.wav")
+    with chromium_page(wav, allow_microphone=False) as page:
+        open_notebook(page, lab, "live.ipynb")
+        run_cell(page, 0)
+        page.get_by_role("button", name="Start recording").click(timeout=90_000)
+        page.get_by_role("alert").filter(has_text="permission was denied").wait_for(timeout=30_000)
+        assert page.get_by_role("button", name="Start recording").is_visible()  # ready to try again
+        page.get_by_role("status").filter(has_text="error").wait_for(timeout=10_000)
+        run_cell(page, 1)
+        kernel = cell_json(page, 1)
+    assert kernel["status"] == "error" and kernel["words"] == [] and kernel["errors"] == ["DEVICE_ERROR"]

@@ -182,3 +182,20 @@ def test_outbox_keeps_every_final_but_only_the_latest_interim():
     assert message["marks"] == [["speech_started", 0.1], ["utterance_end", 0.5]]
     assert box.drain() is None
     assert snapshot([SpeechStarted(0.1)], None)["marks"] == [["speech_started", 0.1]]
+
+
+def test_an_engine_that_fails_leaves_the_widget_and_its_transcript_usable(ko_clip, monkeypatch, tmp_path):
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env with a key here
+    path, reference = ko_clip
+    w = LiveTranscriber(language="ko", engine="deepgram")
+    page = Page(w)
+    speak(w, audio.load_pcm16(path)[:32000], realtime_factor=50)
+    wait_until(lambda: w.status == "error" and not w.recording)
+    assert w.transcript.errors[0].code == "ENGINE_UNAVAILABLE" and "DEEPGRAM_API_KEY" in w.message
+    w.engine = "vosk"  # the next recording uses the offline engine
+    speak(w, audio.load_pcm16(path), realtime_factor=20)
+    wait_until(lambda: w.status == "idle" and not w.recording)
+    assert corpus_cer([reference], ["".join(w.transcript.words.word)]) <= 0.15
+    assert [e.code for e in w.transcript.errors] == ["ENGINE_UNAVAILABLE"]  # the earlier failure is still on record
+    assert any(m.get("errors") for m in page.updates())
