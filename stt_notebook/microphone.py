@@ -31,8 +31,10 @@ def input_device(device: int | str | None = None) -> dict[str, Any]:
         raise DeviceError(f"No microphone{name} on the kernel's machine ({e}).", hint=NO_DEVICE_HINT) from None
 
 
-async def microphone_frames(device: int | str | None = None, frame_ms: int = 100) -> AsyncIterator[bytes]:
-    """Frames from a local microphone until the consumer stops iterating."""
+async def microphone_frames(device: int | str | None = None, frame_ms: int = 100,
+                            until: asyncio.Event | None = None) -> AsyncIterator[bytes]:
+    """Frames from a local microphone until ``until`` is set; then the device closes and the audio
+    it had already captured is still yielded (stop never drops what was heard)."""
     import sounddevice as sd
     import soxr
 
@@ -41,9 +43,14 @@ async def microphone_frames(device: int | str | None = None, frame_ms: int = 100
     loop = asyncio.get_running_loop()
     blocks: asyncio.Queue[bytes] = asyncio.Queue()
     resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16")
+    until = until or asyncio.Event()
 
     def on_block(indata: Any, _frames: int, _time: Any, _status: Any) -> None:  # PortAudio's thread
         loop.call_soon_threadsafe(blocks.put_nowait, bytes(indata))
+
+    def converted(block: bytes, last: bool = False) -> bytes:
+        samples = np.frombuffer(block, "<i2")
+        return (samples if rate == SAMPLE_RATE else resampler.resample_chunk(samples, last=last)).astype("<i2").tobytes()
 
     try:
         stream = sd.RawInputStream(samplerate=rate, channels=1, dtype="int16", device=info["index"],
@@ -51,8 +58,16 @@ async def microphone_frames(device: int | str | None = None, frame_ms: int = 100
     except Exception as e:
         raise DeviceError(f"Could not open the microphone {info['name']!r}: {e}", hint=NO_DEVICE_HINT) from None
     with stream:
-        while True:
-            block = np.frombuffer(await blocks.get(), "<i2")
-            out = block if rate == SAMPLE_RATE else resampler.resample_chunk(block)
-            if out.size:
-                yield out.astype("<i2").tobytes()
+        while not until.is_set():
+            try:
+                block = await asyncio.wait_for(blocks.get(), 0.05)
+            except asyncio.TimeoutError:
+                continue
+            if out := converted(block):
+                yield out
+    await asyncio.sleep(0)  # blocks the device handed over while closing
+    while not blocks.empty():
+        if out := converted(blocks.get_nowait()):
+            yield out
+    if out := converted(b"", last=True):
+        yield out

@@ -26,7 +26,7 @@ from .config import StreamConfig
 from .engines import choose_engine_name
 from .errors import ErrorCode, STTError
 from .events import Error, Event, shift
-from .session import Session
+from .session import Session, source_frames
 from .transcript import Transcript
 from .widget_messages import Outbox, snapshot
 
@@ -95,7 +95,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._flush_at: float | None = None
         self._last_flush = 0.0
         self._offset = 0.0  # seconds of audio in earlier recordings
-        self._frames: asyncio.Queue | None = None
+        self._frames: asyncio.Queue | None = None  # browser frames for the current recording
+        self._stop_capture = asyncio.Event()  # set: kernel-side sources stop capturing
         self._run: concurrent.futures.Future | None = None
         self._loop = background_loop()
         self.on_msg(self._on_msg)
@@ -197,23 +198,25 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._fail(e)
             return
         self.engine_name = self.transcript.engine = self.session.engine_name
-        self._frames = asyncio.Queue()
-        self._run = asyncio.run_coroutine_threadsafe(self._record(self.session, self._frames), self._loop)
+        self._frames, self._stop_capture = asyncio.Queue(), asyncio.Event()
+        self._run = asyncio.run_coroutine_threadsafe(
+            self._record(self.session, self._source(self._frames, self._stop_capture)), self._loop)
 
     def _end(self) -> None:
+        self._stop_capture.set()  # a kernel-side source stops capturing, then drains
         if self._frames is not None:
             self._frames.put_nowait(None)
             self._frames = None
         if self.recording:
             self.status = "stopping"
 
-    async def _record(self, session: Session, frames: asyncio.Queue) -> None:
+    async def _record(self, session: Session, source: AsyncIterator[bytes]) -> None:
         offset, errors_before = self._offset, len(self.transcript.errors)
         session.subscribe(lambda event: self._event(shift(event, offset)))
         try:
             await session.start()
             self.status = "recording"
-            await session.run(self._source(frames), realtime=self.source_kind == "file", frame_ms=self.frame_ms)
+            await session.run(source, realtime=self.source_kind == "file", frame_ms=self.frame_ms)
             self.status = "error" if len(self.transcript.errors) > errors_before else "idle"
         except STTError as e:
             await session.abort()
@@ -223,25 +226,22 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._fail(STTError(f"recording failed: {e}"))
         finally:
             self._offset = offset + session.audio_seconds
-            if self._frames is frames:
-                self._frames = None
+            self._frames = None  # browser frames still in flight have no recording to go to
             self._flush()
 
-    def _source(self, frames: asyncio.Queue) -> Any:
+    def _source(self, frames: asyncio.Queue, stop: asyncio.Event) -> Any:
         if self.source_kind == "browser":
-            return _until_none(frames)
+            return _until_none(frames)  # the page sends every frame before "stop": all are taken
         if self.source_kind == "file":
-            return self._metered(self._stoppable(self.source, frames))
+            return self._metered(self._until_set(source_frames(self.source, self.frame_ms), stop))
         from .microphone import microphone_frames
 
-        return self._metered(self._stoppable(microphone_frames(self.device, self.frame_ms), frames))
+        return self._metered(microphone_frames(self.device, self.frame_ms, until=stop))
 
-    async def _stoppable(self, source: Any, frames: asyncio.Queue) -> AsyncIterator[bytes]:
-        """Frames of a kernel-side source until it ends or stop() puts None in ``frames``."""
-        from .session import source_frames
-
-        async for frame in source_frames(source, self.frame_ms):
-            if not frames.empty() and frames.get_nowait() is None:
+    @staticmethod
+    async def _until_set(frames: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
+        async for frame in frames:
+            if stop.is_set():
                 return
             yield frame
 

@@ -7,8 +7,12 @@ Outside a kernel the widget has a dummy comm; messages from the page are deliver
 from __future__ import annotations
 
 import json
+import sys
+import threading
 import time
+import types
 
+import numpy as np
 import pytest
 
 from stt_notebook import LiveTranscriber, audio
@@ -199,3 +203,66 @@ def test_an_engine_that_fails_leaves_the_widget_and_its_transcript_usable(ko_cli
     assert corpus_cer([reference], ["".join(w.transcript.words.word)]) <= 0.15
     assert [e.code for e in w.transcript.errors] == ["ENGINE_UNAVAILABLE"]  # the earlier failure is still on record
     assert any(m.get("errors") for m in page.updates())
+
+
+class FakePortAudio(types.ModuleType):
+    """Stands in for ``sounddevice`` (no microphone exists here): a 44.1 kHz device whose
+    callback thread delivers a real clip, then silence, as PortAudio would."""
+
+    RATE = 44100
+
+    def __init__(self, pcm16k: bytes):
+        super().__init__("sounddevice")
+        import soxr
+
+        speech = np.frombuffer(pcm16k, "<i2").astype(np.float32) / 32768
+        self.audio = (soxr.resample(speech, 16000, self.RATE) * 32767).astype("<i2").tobytes()
+        self.played = threading.Event()
+        self.PortAudioError = RuntimeError
+
+    def query_devices(self, device=None, kind=None):
+        if device not in (None, 0, "fake mic"):
+            raise ValueError(f"no device {device!r}")
+        return {"name": "fake mic", "index": 0, "default_samplerate": float(self.RATE), "max_input_channels": 1}
+
+    def RawInputStream(self, samplerate, channels, dtype, device, blocksize, callback):
+        fake = self
+
+        class Stream:
+            def __enter__(self):
+                self.running = True
+                self.thread = threading.Thread(target=self.play, daemon=True)
+                self.thread.start()
+                return self
+
+            def play(self):
+                step = blocksize * 2
+                position = 0
+                while self.running:
+                    block = fake.audio[position:position + step]
+                    position += step
+                    if len(block) < step:
+                        fake.played.set()
+                        block += bytes(step - len(block))
+                    callback(block, blocksize, None, None)
+                    time.sleep(blocksize / samplerate / 4)  # 4x real time
+
+            def __exit__(self, *exc):
+                self.running = False
+                self.thread.join()
+
+        return Stream()
+
+
+def test_a_microphone_on_the_kernel_machine_is_resampled_and_transcribed(ko_clip, monkeypatch):
+    path, reference = ko_clip
+    device = FakePortAudio(audio.load_pcm16(path))
+    monkeypatch.setitem(sys.modules, "sounddevice", device)
+    w = LiveTranscriber(language="ko", source="sounddevice")
+    page = Page(w)
+    w.start()
+    assert device.played.wait(60)
+    transcript = w.stop()
+    assert w.status == "idle"
+    assert corpus_cer([reference], ["".join(transcript.words.word)]) <= 0.15
+    assert any(m.get("level", -100) > -40 for m in page.updates())  # the meter saw speech
