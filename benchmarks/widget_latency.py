@@ -7,7 +7,9 @@ running the instant ``echo`` engine, so only the transport is timed:
 - browser → kernel: each 100 ms audio frame, page send time → the kernel's loop receiving it;
 - kernel → browser: each view update, kernel send time → the page receiving it.
 Both clocks are this machine's wall clock. Run once with the extension's ``kernel_nodelay``
-(the default) and once with it off, to show what Nagle's algorithm costs.
+(the default) and once with it off, to show what Nagle's algorithm costs; then once with a file
+source, so updates flow kernel → browser with no audio coming up (each audio frame costs the
+kernel a shell message and two IOPub status messages, which share the way down).
 """
 
 from __future__ import annotations
@@ -26,27 +28,29 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import KO_CLIPS, TOKEN, run_jupyter_server  # noqa: E402
 from tests.lab import cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell, write_notebook  # noqa: E402
 
-CELLS = [
-    "from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko', engine='echo')\nw",
-    "import json\nprint(json.dumps({'up': list(w.up_latency_ms)}))",
-]
+def cells(source: str) -> list[str]:
+    return [f"from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko', engine='echo', source={source!r})\nw",
+            "import json\nprint(json.dumps({'up': list(w.up_latency_ms)}))"]
 
 
 def figures(label: str, values: list[float]) -> str:
+    if len(values) < 10:
+        return f"{label}: none"
     v = np.asarray(values[5:])  # the first frames include the page and session warming up
     return f"{label}: p50 {np.percentile(v, 50):6.2f} ms, p95 {np.percentile(v, 95):6.2f} ms ({len(v)} messages)"
 
 
-def measure(nodelay: bool, seconds: float, workdir: Path) -> tuple[list[float], list[float]]:
+def measure(nodelay: bool, seconds: float, workdir: Path, source: str = "browser") -> tuple[list[float], list[float]]:
     with run_jupyter_server(workdir, {"kernel_nodelay": nodelay}) as server:
-        write_notebook(server["root"] / "latency.ipynb", CELLS)
+        write_notebook(server["root"] / "latency.ipynb", cells(source))
         wav = fake_microphone_wav(KO_CLIPS[0][0], workdir / "mic.wav", tail=seconds)
         with chromium_page(wav) as page:
             open_notebook(page, {**server, "token": TOKEN}, "latency.ipynb")
             run_cell(page, 0)
             page.get_by_role("button", name="Start recording").click(timeout=90_000)
             time.sleep(seconds)
-            page.get_by_role("button", name="Stop recording").click()
+            if (stop := page.get_by_role("button", name="Stop recording")).is_visible():
+                stop.click()  # a file source may have ended by itself
             page.get_by_role("status").filter(has_text="idle").wait_for(timeout=30_000)
             down = page.evaluate("() => [...globalThis.__sttNotebook.values()].flatMap((s) => s.downLatencyMs)")
             run_cell(page, 1)
@@ -58,10 +62,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to record in each run")
     args = parser.parse_args()
-    for nodelay in (True, False):
+    long_clip = str(KO_CLIPS[0][0])
+    runs = [(True, "browser", "TCP_NODELAY on (default), browser microphone"),
+            (False, "browser", "TCP_NODELAY off (jupyter_server's default), browser microphone"),
+            (True, long_clip, "TCP_NODELAY on, file source: no audio coming up from the browser")]
+    for nodelay, source, title in runs:
         with tempfile.TemporaryDirectory() as tmp:
-            up, down = measure(nodelay, args.seconds, Path(tmp))
-        print(f"kernel WebSockets with TCP_NODELAY {'on (default)' if nodelay else 'off (jupyter_server default)'}")
+            up, down = measure(nodelay, args.seconds, Path(tmp), source)
+        print(title)
         print("  " + figures("browser → kernel, audio frames ", up))
         print("  " + figures("kernel → browser, view updates", down))
 
