@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -68,7 +69,7 @@ class BatchResult:
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def transcripts(self) -> dict[str, Transcript]:
         return {r["file"]: Transcript.from_json(r["transcript"]) for r in self.records if r.get("transcript")}
 
@@ -95,7 +96,7 @@ class BatchResult:
     def files(self) -> pd.DataFrame:
         rows = []
         for r in self.records:
-            t = Transcript.from_json(r["transcript"]) if r.get("transcript") else None
+            t = self.transcripts.get(r["file"])
             rows.append({"file": r["file"], "audio_seconds": r.get("audio_seconds"),
                          "elapsed_seconds": r.get("elapsed_seconds"),
                          "n_utterances": len(t.utterances) if t else 0, "n_words": len(t.words) if t else 0,

@@ -52,7 +52,7 @@ def test_process_pool_gives_the_single_file_words_and_reports_the_bad_file(corpu
     check(result, single_file_words)
     # the Parquet tables are what a pandas user reads back
     words = pd.read_parquet(output)
-    assert words.equals(result.words.reset_index(drop=True)) or len(words) == len(result.words)
+    assert words[["file", "word", "start"]].values.tolist() == result.words[["file", "word", "start"]].values.tolist()
     assert pd.read_parquet(tmp_path / "calls.errors.parquet").code.tolist() == ["AUDIO_FORMAT_ERROR"]
     assert len(pd.read_parquet(tmp_path / "calls.utterances.parquet")) == len(result.utterances)
     assert result.files.audio_seconds.sum() == pytest.approx(6.865 + 8.119 + 8.817, abs=0.05)
