@@ -52,7 +52,7 @@ def transcribe_file(path: str, language: str, engine: str, model: str | None, op
         transcript = transcribe(pcm, language, engine, model, progress=False, **options)
         transcript.source = os.path.basename(path)
     except STTError as e:
-        record["error"] = {"code": e.code, "message": f"{e.message} {e.hint or ''}".strip()}
+        record["error"] = {"code": e.code, "message": str(e)}  # message and hint
         transcript = getattr(e, "transcript", None)  # words heard before an engine failed are kept
     except Exception as e:  # a crash on one file is that file's error row
         record["error"] = {"code": ErrorCode.ENGINE_ERROR, "message": f"{type(e).__name__}: {e}"}

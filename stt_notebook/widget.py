@@ -103,7 +103,7 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return (f"<LiveTranscriber {self.language} {self.engine_name} from {self.source_label}, {self.status}: "
-                f"{len(self.transcript.utterances)} utterances, {self._offset + self._sent():.1f}s audio>")
+                f"{len(self.transcript.utterances)} utterances, {self.audio_seconds:.1f}s audio>")
 
     @traitlets.validate("language", "engine")
     def _check_engine(self, proposal: dict[str, Any]) -> str:
@@ -115,6 +115,12 @@ class LiveTranscriber(anywidget.AnyWidget):
         return proposal["value"]
 
     # -- Python API --
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio recorded so far, over every recording."""
+        live = self.session.audio_seconds if self.recording and self.session is not None else 0.0
+        return self._offset + live
+
     @property
     def recording(self) -> bool:
         return self._run is not None and not self._run.done()
@@ -253,11 +259,8 @@ class LiveTranscriber(anywidget.AnyWidget):
             yield frame
 
     def _fail(self, error: STTError) -> None:
-        self._event(Error(error.code, f"{error.message} {error.hint or ''}".strip()))
+        self._event(Error(error.code, str(error)))  # message and hint
         self.status = "error"
-
-    def _sent(self) -> float:
-        return self.session.audio_seconds if self.recording and self.session is not None else 0.0
 
     # -- kernel → browser, throttled --
     def _event(self, event: Event) -> None:

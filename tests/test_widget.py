@@ -141,10 +141,10 @@ def test_file_source_plays_at_real_time_and_stop_drains(en_clip):
     assert w.recording  # a 4.3 s clip at real time is still playing
     transcript = w.stop()
     assert not w.recording and w.status == "idle"
-    assert 1.5 < w._offset < 4.0  # stopped part-way: the rest was never sent
+    assert 1.5 < w.audio_seconds < 4.0  # stopped part-way: the rest was never sent
     assert any("level" in m for m in page.updates())  # the meter moves for kernel-side sources
     w.start()  # the file plays again from its start
-    wait_until(lambda: w.status == "idle" and not w.recording and w._offset > 6, timeout=30)
+    wait_until(lambda: w.status == "idle" and not w.recording and w.audio_seconds > 6, timeout=30)
     assert reference.split()[0].lower() in transcript.text.lower()
 
 
