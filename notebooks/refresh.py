@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 def refresh(path: Path) -> None:
     book = nbformat.read(path, as_version=4)
     NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    book.metadata.pop("widgets", None)  # saved widget state would carry a stale copy of the widget's JS
     nbformat.write(book, path)
     print(f"refreshed {path.name}")
 
