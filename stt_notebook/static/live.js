@@ -194,15 +194,16 @@ function drawTimeline(canvas, store) {
   const g = canvas.getContext("2d");
   g.setTransform(ratio, 0, 0, ratio, 0, 0);
   g.clearRect(0, 0, width, height);
-  const words = store.finals.flatMap((f) => f.words);
-  const latest = Math.max(store.interim?.end ?? 0, words.at(-1)?.[2] ?? 0, store.marks.at(-1)?.[1] ?? 0);
+  const latest = Math.max(store.interim?.end ?? 0, store.finals.at(-1)?.end ?? 0, store.marks.at(-1)?.[1] ?? 0);
   const t0 = Math.max(0, latest - TIMELINE_SECONDS);
+  const words = [];                          // only the finals in view: an hour-long session stays cheap
+  for (let i = store.finals.length - 1; i >= 0 && store.finals[i].end >= t0; i--) words.push(...store.finals[i].words);
   const x = (t) => ((t - t0) / TIMELINE_SECONDS) * width;
   const y = (c) => 4 + (1 - c) * (height - 16);
   g.strokeStyle = "rgba(128,128,128,0.35)";
   g.beginPath(); g.moveTo(0, y(0.6)); g.lineTo(width, y(0.6)); g.stroke();     // the "low" line
-  for (const [kind, t] of store.marks) {
-    if (t < t0) continue;
+  for (let i = store.marks.length - 1; i >= 0 && store.marks[i][1] >= t0; i--) {
+    const [kind, t] = store.marks[i];
     g.strokeStyle = kind === "speech_started" ? "rgba(46,160,67,0.8)" : "rgba(110,110,110,0.8)";
     g.setLineDash(kind === "speech_started" ? [] : [3, 3]);
     g.beginPath(); g.moveTo(x(t), 0); g.lineTo(x(t), height - 12); g.stroke();
