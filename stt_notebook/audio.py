@@ -121,6 +121,32 @@ def duration(pcm: bytes, sample_rate: int = SAMPLE_RATE) -> float:
     return len(pcm) / (BYTES_PER_SAMPLE * sample_rate)
 
 
+def pace_delay(sent: float, elapsed: float, speed: float = 1.0, burst: float = 0.0) -> float:
+    """Seconds to wait so that ``sent`` seconds of audio run no further than ``burst`` seconds ahead
+    of ``speed``× real time, ``elapsed`` seconds after the start (≤ 0: send now). The one pacing
+    rule behind real-time sources, the relay's backpressure and Deepgram's speed ceiling."""
+    return (sent - burst - elapsed * speed) / speed
+
+
+class StreamResampler:
+    """PCM16 mono chunks at ``rate`` → PCM16 at 16 kHz, keeping filter state across chunks (a live
+    device or socket). ``last=True`` flushes the filter's tail, so the end of the audio is kept."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._soxr = None
+        if rate != SAMPLE_RATE:
+            import soxr
+
+            self._soxr = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16")
+
+    def __call__(self, samples: np.ndarray | bytes, last: bool = False) -> bytes:
+        x = np.frombuffer(samples, "<i2") if isinstance(samples, (bytes, bytearray, memoryview)) else samples
+        if self._soxr is not None:
+            x = self._soxr.resample_chunk(x.astype(np.int16, copy=False), last=last)
+        return x.astype("<i2", copy=False).tobytes()
+
+
 def level_dbfs(pcm: bytes) -> float:
     """RMS level of a PCM16 chunk in dBFS (−inf… 0); what a level meter shows."""
     if len(pcm) < BYTES_PER_SAMPLE:

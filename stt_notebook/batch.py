@@ -41,9 +41,7 @@ def expand_paths(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike])
 def transcribe_file(path: str, language: str, engine: str, model: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """One file, on a worker: a journal record (the transcript's JSON form, or the error)."""
     from . import audio, transcribe
-    from .engines import vosk
 
-    vosk.POOL_SPARES = 0  # a worker runs one stream at a time: no recognizers to keep warm
     started = time.perf_counter()
     record: dict[str, Any] = {"file": path, "error": None, "audio_seconds": None}
     try:
@@ -148,9 +146,17 @@ def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
+def _batch_worker() -> None:
+    from .engines import vosk
+
+    vosk.POOL_SPARES = 0  # a batch process runs one stream at a time: no recognizers to keep warm
+
+
 def default_executor(workers: int | None = None) -> cf.Executor:
-    """A process pool sized to the machine (spawned: engine threads never cross a fork)."""
-    return cf.ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"))
+    """A process pool sized to the machine (spawned: engine threads never cross a fork), its
+    workers set up for batch work."""
+    return cf.ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_batch_worker)
 
 
 def transcribe_many(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "auto",

@@ -10,6 +10,7 @@ Audio goes through the same :class:`~stt_notebook.session.Session` as every othe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hmac
 import json
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from .audio import StreamResampler
 from .deepgram_protocol import NET0001, config_from_query, event_message, metadata_message
 from .errors import ConfigError, STTError
 from .session import Session
@@ -89,12 +91,11 @@ class DeepgramCompatServer:
         config = connection.dg_config
         request_id = connection.dg_request_id
         model = config.model or "nova-2"
-        rate = config.sample_rate
+        resample = StreamResampler(config.sample_rate)
         outbox: asyncio.Queue = asyncio.Queue()
         session = Session(self.engine, config.language, None, config=config.with_options(sample_rate=16000))
         session.subscribe(lambda e: outbox.put_nowait(event_message(e, request_id, model)))
         sender = asyncio.create_task(self._send_all(connection, outbox))
-        resampler = None
         close = (1000, "")
         try:
             await session.start()
@@ -113,12 +114,7 @@ class DeepgramCompatServer:
                     pcm = np.frombuffer(message, "<i2")
                     if config.channels > 1:
                         pcm = pcm.reshape(-1, config.channels).mean(axis=1).astype("<i2")
-                    if rate != 16000:
-                        import soxr
-
-                        resampler = resampler or soxr.ResampleStream(rate, 16000, 1, dtype="int16")
-                        pcm = resampler.resample_chunk(pcm)
-                    await session.send(pcm.tobytes())
+                    await session.send(resample(pcm))
                     continue
                 try:
                     kind = json.loads(message).get("type")
@@ -135,6 +131,9 @@ class DeepgramCompatServer:
         except Exception:  # the client went away
             log.debug("deepgram stream ended early", exc_info=True)
         finally:
+            if session.running and (tail := resample(b"", last=True)):
+                with contextlib.suppress(STTError):
+                    await session.send(tail)  # the resampler's last samples
             await session.stop()  # drains every final before Metadata
             created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             outbox.put_nowait(metadata_message(request_id, session.audio_seconds, config.channels, model, created))

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-import numpy as np
-
-from .config import SAMPLE_RATE
+from .audio import StreamResampler
 from .errors import DeviceError
 
 NO_DEVICE_HINT = ("Record in the browser instead (source='browser'), or pass an audio file as the source; "
@@ -36,21 +34,16 @@ async def microphone_frames(device: int | str | None = None, frame_ms: int = 100
     """Frames from a local microphone until ``until`` is set; then the device closes and the audio
     it had already captured is still yielded (stop never drops what was heard)."""
     import sounddevice as sd
-    import soxr
 
     info = input_device(device)
     rate = int(info["default_samplerate"])
     loop = asyncio.get_running_loop()
     blocks: asyncio.Queue[bytes] = asyncio.Queue()
-    resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16")
+    resample = StreamResampler(rate)
     until = until or asyncio.Event()
 
     def on_block(indata: Any, _frames: int, _time: Any, _status: Any) -> None:  # PortAudio's thread
         loop.call_soon_threadsafe(blocks.put_nowait, bytes(indata))
-
-    def converted(block: bytes, last: bool = False) -> bytes:
-        samples = np.frombuffer(block, "<i2")
-        return (samples if rate == SAMPLE_RATE else resampler.resample_chunk(samples, last=last)).astype("<i2").tobytes()
 
     try:
         stream = sd.RawInputStream(samplerate=rate, channels=1, dtype="int16", device=info["index"],
@@ -63,11 +56,11 @@ async def microphone_frames(device: int | str | None = None, frame_ms: int = 100
                 block = await asyncio.wait_for(blocks.get(), 0.05)
             except asyncio.TimeoutError:
                 continue
-            if out := converted(block):
+            if out := resample(block):
                 yield out
     await asyncio.sleep(0)  # blocks the device handed over while closing
     while not blocks.empty():
-        if out := converted(blocks.get_nowait()):
+        if out := resample(blocks.get_nowait()):
             yield out
-    if out := converted(b"", last=True):
+    if out := resample(b"", last=True):
         yield out

@@ -24,7 +24,7 @@ from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
-from .audio import duration
+from .audio import duration, pace_delay
 from .errors import ErrorCode, STTError
 from .events import Error, Event, to_wire
 from .protocol import Audio, ProtocolError, Start, Stop, parse_frame, summary_frame
@@ -201,10 +201,10 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _pace(self, session: Session, seconds: float) -> None:
         """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue up in the
         inbox, and past max_queued_frames they are refused with RATE_LIMITED (see on_message)."""
-        allowed = (time.monotonic() - self.audio_started) * self.relay.max_realtime_factor + self.relay.burst_seconds
-        ahead = (session.audio_seconds + seconds - allowed) / self.relay.max_realtime_factor
-        if ahead > 0:
-            await asyncio.sleep(ahead)
+        delay = pace_delay(session.audio_seconds + seconds, time.monotonic() - self.audio_started,
+                           self.relay.max_realtime_factor, self.relay.burst_seconds)
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _stop(self) -> None:
         session, self.session = self.session, None
@@ -231,7 +231,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.idle_timer = loop.call_at(max(due, loop.time() + 0.1), self._idle)
             return
         self.idle_timer = None
-        self.send_error_frame("IDLE_TIMEOUT", f"No message for {self.relay.idle_timeout:g} s; closing.")
+        self.send_error_frame(ErrorCode.IDLE_TIMEOUT, f"No message for {self.relay.idle_timeout:g} s; closing.")
         self.close(1000, "idle timeout")
 
 

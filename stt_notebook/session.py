@@ -202,7 +202,7 @@ async def source_frames(source: Source, frame_ms: int = 100, sample_rate: int = 
     started = loop.time()
     sent = 0.0
     async for frame in _frames(source, frame_ms, sample_rate):
-        if realtime and (delay := started + sent - loop.time()) > 0:
+        if realtime and (delay := audio.pace_delay(sent, loop.time() - started)) > 0:
             await asyncio.sleep(delay)
         yield frame
         sent += audio.duration(frame)

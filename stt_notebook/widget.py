@@ -50,6 +50,13 @@ async def _until_none(queue: asyncio.Queue) -> AsyncIterator[bytes]:
         yield frame
 
 
+async def _until_set(frames: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
+    async for frame in frames:
+        if stop.is_set():
+            return
+        yield frame
+
+
 class LiveTranscriber(anywidget.AnyWidget):
     """Live transcription in a notebook cell.
 
@@ -239,17 +246,10 @@ class LiveTranscriber(anywidget.AnyWidget):
         if self.source_kind == "browser":
             return _until_none(frames)  # the page sends every frame before "stop": all are taken
         if self.source_kind == "file":
-            return self._metered(self._until_set(source_frames(self.source, self.frame_ms), stop))
+            return self._metered(_until_set(source_frames(self.source, self.frame_ms), stop))
         from .microphone import microphone_frames
 
         return self._metered(microphone_frames(self.device, self.frame_ms, until=stop))
-
-    @staticmethod
-    async def _until_set(frames: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
-        async for frame in frames:
-            if stop.is_set():
-                return
-            yield frame
 
     async def _metered(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Kernel-side sources drive the page's level meter (the browser meters its own microphone)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlencode
 
+from ..audio import pace_delay
 from ..config import StreamConfig
 from ..deepgram_protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, build_query, close_error,
                                  handshake_error, parse_message)
@@ -98,9 +99,9 @@ class DeepgramStream(EngineStream):
         self._check_open()
         if not pcm:
             return  # never an empty binary frame: Deepgram reads it as end of stream
-        ahead = self._sent_seconds - BURST_SECONDS - (time.monotonic() - self._started) * MAX_SPEED
-        if ahead > 0:
-            await asyncio.sleep(ahead / MAX_SPEED)
+        delay = pace_delay(self._sent_seconds, time.monotonic() - self._started, MAX_SPEED, BURST_SECONDS)
+        if delay > 0:
+            await asyncio.sleep(delay)
         self._audio += pcm
         self._sent_seconds += len(pcm) / BYTES_PER_SECOND
         if self._connected.is_set():
