@@ -30,6 +30,29 @@ async def test_realtime_stream_shows_interims_then_commits(en_clip):
     assert t.finals[-1].speech_final
 
 
+@pytest.mark.parametrize("chunk_seconds", [0.3, 1.5])
+async def test_words_do_not_depend_on_how_fast_the_machine_decodes(chunk_seconds):
+    """A real-time stream's decode thread takes whatever audio arrived while it last decoded:
+    small steps on a fast machine, big ones on a slow one. Both must give the same words
+    (once, a prompt repeating the window's own words lost "in his" on a slower CI machine)."""
+    from stt_notebook.config import StreamConfig
+    from stt_notebook.engines.whisper import WhisperEngine
+
+    clips = [c for c in EN_CLIPS if c[0].stem in ("1089-134686-0002", "1089-134686-0007")]
+    step = int(chunk_seconds * 16000) * 2
+    hyps = []
+    for path, _ in clips:
+        pcm = audio.load_pcm16(path)
+        stream = WhisperEngine().stream(StreamConfig(language="en"))
+        events = []
+        for i in range(0, len(pcm), step):  # the calls the decode thread makes, without its timing
+            events += stream._accept(pcm[i:i + step])
+        events += stream._flush(True)
+        await stream.close()
+        hyps.append(" ".join(e.text for e in events if isinstance(e, Final) and e.text))
+    assert corpus_wer([r for _, r in clips], hyps) <= 0.15, hyps
+
+
 async def test_silence_and_noise_invent_no_text():
     rng = np.random.default_rng(0)
     quiet = np.concatenate([np.zeros(16000 * 2), rng.normal(0, 0.003, 16000 * 3)]).astype(np.float32)

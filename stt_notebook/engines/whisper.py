@@ -5,15 +5,17 @@ Whisper is not a streaming model, so streaming is built around it:
   SpeechStarted, and its end of speech (``endpointing`` ms of silence) closes an utterance,
   which is decoded once more as the ``speech_final`` Final. No speech, no decode: no text is
   invented on silence.
-- while speech goes on, the open window is re-decoded as soon as the previous decode ends;
-  the prefix two consecutive decodes agree on is committed as a Final (LocalAgreement-2), the
-  rest is the Interim.
+- while speech goes on, the open window is re-decoded as soon as the previous decode ends and
+  at least MIN_STEP of new audio came; the prefix two consecutive decodes agree on is committed
+  as a Final (LocalAgreement-2), the rest is the Interim. The prompt holds only finalized words
+  whose audio has left the window, so the words do not depend on how fast the machine is.
 - a stream that is behind (a file sent at full speed) skips the interim decodes and decodes
   each utterance once.
 """
 
 from __future__ import annotations
 
+import collections
 import re
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this len
 MIN_DECODE = 1.0  # seconds of window before the first interim decode (shorter ones decode badly)
 COMMIT_MARGIN = 0.3  # seconds: words ending this close to the window's end are not committed yet
 CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip interim decodes
+MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
+PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
 
 _WORD_EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 
@@ -108,6 +112,8 @@ class WhisperStream(ThreadedStream):
         self._silence_since: float | None = None
         self._committed: list[Word] = []  # committed words of the open utterance
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
+        self._decoded_to = 0.0  # stream seconds: the window's end at the last interim decode
+        self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
         super().__init__(config)
 
     # -- the worker-thread side --
@@ -133,7 +139,8 @@ class WhisperStream(ThreadedStream):
         if self._in_speech:
             if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
                 events += self._commit_long_window()
-            elif live and len(self._window) >= MIN_DECODE * SAMPLE_RATE:
+            elif (live and len(self._window) >= MIN_DECODE * SAMPLE_RATE
+                  and self._window_end - self._decoded_to >= MIN_STEP):
                 events += self._interim_decode()
         else:
             self._keep_pre_roll()
@@ -142,8 +149,7 @@ class WhisperStream(ThreadedStream):
     def _flush(self, final: bool) -> list[Event]:
         events: list[Event] = []
         if self._in_speech or self._hypothesis:
-            end = self._window_start + len(self._window) / SAMPLE_RATE
-            events = self._close_utterance(end, from_finalize=True, pad=0.0)
+            events = self._close_utterance(self._window_end, from_finalize=True, pad=0.0)
         self._in_speech = False
         self._silence_since = None
         return events
@@ -180,6 +186,10 @@ class WhisperStream(ThreadedStream):
         return out
 
     # -- the open window --
+    @property
+    def _window_end(self) -> float:
+        return self._window_start + len(self._window) / SAMPLE_RATE
+
     def _append(self, x: np.ndarray) -> None:
         if len(x):
             self._window = np.concatenate([self._window, x])
@@ -209,7 +219,9 @@ class WhisperStream(ThreadedStream):
             audio = audio[: max(0, int((upto - self._window_start) * SAMPLE_RATE))]
         if len(audio) < SAMPLE_RATE // 10:
             return []
-        prompt = join_words(self._committed[-30:]) or None
+        # context is only text whose audio is gone: prompting with words the audio still holds
+        # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
+        prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
         segments, _ = self._model.transcribe(
             audio, language=self._language, beam_size=1, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False)
@@ -236,7 +248,8 @@ class WhisperStream(ThreadedStream):
 
     def _interim_decode(self) -> list[Event]:
         words = self._decode()
-        settled_before = self._window_start + len(self._window) / SAMPLE_RATE - COMMIT_MARGIN
+        self._decoded_to = self._window_end
+        settled_before = self._window_end - COMMIT_MARGIN
         agreed = 0
         for old, new in zip(self._hypothesis, words):
             if old.text != new.text or new.end > settled_before:
@@ -255,7 +268,7 @@ class WhisperStream(ThreadedStream):
         return events
 
     def _commit_long_window(self) -> list[Event]:
-        end = self._window_start + len(self._window) / SAMPLE_RATE
+        end = self._window_end
         words = [w for w in self._decode() if w.end < end - 1.0]
         if not words:
             self._drop_until(end - 1.0)
@@ -276,7 +289,7 @@ class WhisperStream(ThreadedStream):
                           from_finalize=from_finalize)]
         return []
 
-    @staticmethod
-    def _final(words: list[Word], speech_final: bool, from_finalize: bool = False) -> Final:
+    def _final(self, words: list[Word], speech_final: bool, from_finalize: bool = False) -> Final:
+        self._said.extend(words)
         return Final(join_words(words), mean_confidence(words), words[0].start,
                      words[-1].end, tuple(words), speech_final=speech_final, from_finalize=from_finalize)
