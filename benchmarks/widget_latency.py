@@ -6,10 +6,12 @@ JupyterLab in headless Chromium; the fake microphone plays Korean speech into a 
 running the instant ``echo`` engine, so only the transport is timed:
 - browser → kernel: each 100 ms audio frame, page send time → the kernel's loop receiving it;
 - kernel → browser: each view update, kernel send time → the page receiving it.
-Both clocks are this machine's wall clock. Run once with the extension's ``kernel_nodelay``
-(the default) and once with it off, to show what Nagle's algorithm costs; then once with a file
-source, so updates flow kernel → browser with no audio coming up (each audio frame costs the
-kernel a shell message and two IOPub status messages, which share the way down).
+Both clocks are this machine's wall clock. Runs:
+1. the extension's defaults: ``kernel_nodelay`` and ``quiet_audio_status`` on;
+2. ``quiet_audio_status`` off: every audio frame makes the kernel publish busy then idle, and the
+   page redraws its kernel indicators for each, on the main thread that receives our updates;
+3. both off, which is jupyter_server as it ships (Nagle's algorithm adds ~40 ms);
+4. the defaults with a file source, so updates flow kernel → browser with no audio coming up.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def figures(label: str, values: list[float]) -> str:
     return f"{label}: p50 {np.percentile(v, 50):6.2f} ms, p95 {np.percentile(v, 95):6.2f} ms ({len(v)} messages)"
 
 
-def measure(nodelay: bool, seconds: float, workdir: Path, source: str = "browser") -> tuple[list[float], list[float]]:
-    with run_jupyter_server(workdir, {"kernel_nodelay": nodelay}) as server:
+def measure(tunings: dict[str, bool], seconds: float, workdir: Path, source: str = "browser") -> tuple[list[float], list[float]]:
+    with run_jupyter_server(workdir, tunings) as server:
         write_notebook(server["root"] / "latency.ipynb", cells(source))
         wav = fake_microphone_wav(KO_CLIPS[0][0], workdir / "mic.wav", tail=seconds)
         with chromium_page(wav) as page:
@@ -63,12 +65,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to record in each run")
     args = parser.parse_args()
     long_clip = str(KO_CLIPS[0][0])
-    runs = [(True, "browser", "TCP_NODELAY on (default), browser microphone"),
-            (False, "browser", "TCP_NODELAY off (jupyter_server's default), browser microphone"),
-            (True, long_clip, "TCP_NODELAY on, file source: no audio coming up from the browser")]
-    for nodelay, source, title in runs:
+    on = {"kernel_nodelay": True, "quiet_audio_status": True}
+    runs = [(on, "browser", "defaults (TCP_NODELAY, quiet audio status), browser microphone"),
+            ({**on, "quiet_audio_status": False}, "browser", "TCP_NODELAY, a busy/idle status per audio frame"),
+            ({"kernel_nodelay": False, "quiet_audio_status": False}, "browser",
+             "both off (jupyter_server as it ships), browser microphone"),
+            (on, long_clip, "defaults, file source: no audio coming up from the browser")]
+    for tunings, source, title in runs:
         with tempfile.TemporaryDirectory() as tmp:
-            up, down = measure(nodelay, args.seconds, Path(tmp), source)
+            up, down = measure(tunings, args.seconds, Path(tmp), source)
         print(title)
         print("  " + figures("browser → kernel, audio frames ", up))
         print("  " + figures("kernel → browser, view updates", down))

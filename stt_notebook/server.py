@@ -27,6 +27,7 @@ from . import __version__
 from .audio import duration, pace_delay
 from .errors import ErrorCode, STTError
 from .events import Error, Event, to_wire
+from .kernel_connection import kernel_connection
 from .protocol import Audio, ProtocolError, Start, Stop, parse_frame, summary_frame
 from .session import Session
 
@@ -47,6 +48,10 @@ class STTRelay(LoggingConfigurable):
     kernel_nodelay = Bool(True, config=True,
                           help="Turn off Nagle's algorithm on kernel WebSockets, so widget updates reach the "
                                "browser without its ~40 ms delay. False leaves jupyter_server's default.")
+    quiet_audio_status = Bool(True, config=True,
+                              help="Hold back the kernel's 'busy' status for each live audio frame (its 'idle' "
+                                   "still goes), so JupyterLab does not redraw its kernel indicators 20 times "
+                                   "a second while recording. False forwards every status.")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -245,27 +250,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         (url_path_join(base, "stt", "info"), InfoHandler),
         (url_path_join(base, "ws", "stt"), STTSocketHandler),
     ])
-    if relay.kernel_nodelay:
-        settings = web_app.settings
-        settings["kernel_websocket_connection_class"] = nodelay_connection(settings["kernel_websocket_connection_class"])
+    settings = web_app.settings
+    settings["kernel_websocket_connection_class"] = kernel_connection(
+        settings["kernel_websocket_connection_class"], nodelay=relay.kernel_nodelay,
+        quiet_status=relay.quiet_audio_status)
     serverapp.log.info("stt-notebook: /ws/stt relay ready")
-
-
-def nodelay_connection(connection_class: type) -> type:
-    """``connection_class`` (whichever the server uses) with TCP_NODELAY set on its socket.
-
-    jupyter_server never calls ``set_nodelay``, so small kernel → browser messages (every live
-    widget update) wait ~40 ms for Nagle's algorithm and the browser's delayed ACK.
-    """
-    if getattr(connection_class, "stt_nodelay", False):
-        return connection_class
-
-    class NoDelay(connection_class):  # type: ignore[misc, valid-type]
-        stt_nodelay = True
-
-        def connect(self):  # type: ignore[no-untyped-def]
-            self.websocket_handler.set_nodelay(True)
-            return super().connect()
-
-    NoDelay.__name__ = NoDelay.__qualname__ = f"NoDelay{connection_class.__name__}"
-    return NoDelay

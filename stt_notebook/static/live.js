@@ -108,7 +108,7 @@ async function startCapture(model, store) {
   const finished = new Promise((resolve) => {
     node.port.onmessage = ({ data }) => {
       if (data.done) return resolve();
-      model.send({ type: "audio", seq: seq++, t: now() }, undefined, [data.pcm]);
+      model.send({ type: "audio", seq: seq++, t: now(), quiet: true }, undefined, [data.pcm]);  // quiet: see kernel_connection.py
       store.level = data.rms > 0 ? 20 * Math.log10(data.rms) : -100;
       changed(store);
     };
