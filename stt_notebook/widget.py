@@ -149,6 +149,7 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     def wait(self, timeout: float | None = None) -> Transcript:
         """Block until the current recording ends (a file source: when the file has played)."""
+        self._in_loop(lambda: None)  # page messages the kernel already handed over are taken first
         if (run := self._run) is not None:
             concurrent.futures.wait([run], timeout)
         return self.transcript

@@ -24,8 +24,12 @@ from .conftest import corpus_cer
 
 
 def from_page(w: LiveTranscriber, content: dict, buffers: list[bytes] = ()) -> None:
+    """A page message as the kernel hands it over, then a wait until the widget's loop has taken it
+    (``on_msg`` only enqueues: without the wait, a test that checks the status right after a burst
+    of messages may look before "start" was handled, as happened on a slower CI machine)."""
     w._handle_msg({"content": {"data": {"method": "custom", "content": content}},
                    "buffers": [memoryview(b) for b in buffers]})
+    w._in_loop(lambda: None)
 
 
 class Page:
