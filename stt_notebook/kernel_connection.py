@@ -21,6 +21,8 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable
 
+from jupyter_server.services.kernels.connection.base import deserialize_binary_message
+
 MAX_PENDING = 1000  # quiet messages awaiting their idle (a dead kernel never sends it)
 
 
@@ -43,15 +45,17 @@ class QuietStatus:
             while len(self.pending) > MAX_PENDING:
                 self.pending.popitem(last=False)
 
-    def drop(self, header: dict[str, Any], parent: dict[str, Any], content: Callable[[], dict[str, Any]]) -> bool:
-        """Whether to hold back this IOPub message (``content`` is parsed only when needed)."""
-        if header.get("msg_type") != "status" or parent.get("msg_id") not in self.pending:
+    def drop(self, header: dict[str, Any], parent: Callable[[], dict[str, Any]],
+             content: Callable[[], dict[str, Any]]) -> bool:
+        """Whether to hold back this IOPub message. Every update passes here while audio flows, so
+        ``parent`` and ``content`` are parsed only for status messages."""
+        if header.get("msg_type") != "status" or (msg_id := parent().get("msg_id")) not in self.pending:
             return False
         state = content().get("execution_state")
         if state == "busy":
             return True
         if state == "idle":
-            self.pending.pop(parent["msg_id"], None)
+            self.pending.pop(msg_id, None)
         return False
 
 
@@ -79,10 +83,10 @@ def kernel_connection(connection_class: type, *, nodelay: bool, quiet_status: bo
 
         def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
             quiet = getattr(self, "stt_quiet", None)
-            if quiet is not None and quiet.pending and _channel(self, stream) == "iopub":
+            if quiet is not None and quiet.pending and _channel(stream) == "iopub":
                 _, parts = self.session.feed_identities(outgoing_msg)
                 unpack = self.session.unpack
-                if quiet.drop(unpack(parts[1]), unpack(parts[2]), lambda: unpack(parts[4])):
+                if quiet.drop(unpack(parts[1]), lambda: unpack(parts[2]), lambda: unpack(parts[4])):
                     return
             super().handle_outgoing_message(stream, outgoing_msg)
 
@@ -96,8 +100,6 @@ def kernel_connection(connection_class: type, *, nodelay: bool, quiet_status: bo
                 elif isinstance(incoming_msg, str):
                     return  # the JSON protocol sends binary buffers as bytes; audio is never text
                 else:
-                    from jupyter_server.services.kernels.connection.base import deserialize_binary_message
-
                     msg = deserialize_binary_message(incoming_msg)
                     header, content = msg.get("header") or {}, msg.get("content") or {}
                 self.stt_quiet.incoming(header, content)
@@ -123,7 +125,6 @@ def v1_parts(ws_msg: bytes) -> tuple[bytes, bytes] | None:
     return ws_msg[at[1]:at[2]], ws_msg[at[4]:at[5]]
 
 
-def _channel(connection: Any, stream: Any) -> str | None:
-    if isinstance(stream, str):
-        return stream
-    return getattr(stream, "channel", None)
+def _channel(stream: Any) -> str | None:
+    """The server passes a channel name or a ZMQ stream carrying one."""
+    return stream if isinstance(stream, str) else getattr(stream, "channel", None)

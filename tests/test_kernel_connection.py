@@ -125,10 +125,13 @@ def test_quiet_status_holds_back_only_the_busy_of_quiet_messages():
     quiet.incoming(header, {"data": {"content": {"type": "audio", "quiet": True}}})
     quiet.incoming({"msg_type": "comm_msg", "msg_id": "b"}, {"data": {"content": {"type": "audio"}}})
     status = {"msg_type": "status"}
-    assert quiet.drop(status, {"msg_id": "a"}, lambda: {"execution_state": "busy"})
-    assert not quiet.drop(status, {"msg_id": "b"}, lambda: {"execution_state": "busy"})
-    assert not quiet.drop({"msg_type": "stream"}, {"msg_id": "a"}, lambda: {})
-    assert not quiet.drop(status, {"msg_id": "a"}, lambda: {"execution_state": "idle"})
+    def parent(msg_id):
+        return lambda: {"msg_id": msg_id}
+
+    assert quiet.drop(status, parent("a"), lambda: {"execution_state": "busy"})
+    assert not quiet.drop(status, parent("b"), lambda: {"execution_state": "busy"})
+    assert not quiet.drop({"msg_type": "stream"}, parent("a"), lambda: {})
+    assert not quiet.drop(status, parent("a"), lambda: {"execution_state": "idle"})
     assert not quiet.pending  # the idle ends the message's story
 
 
