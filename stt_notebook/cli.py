@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
+import re
 import signal
 import sys
 from typing import Any, Sequence
@@ -33,9 +35,26 @@ examples:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean …?" for a mistyped flag (a stream option named as a flag is
+    pointed to ``--option``)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        if m := re.match(r"unrecognized arguments: (--?[\w-]+)", message):
+            wrong = m.group(1).split("=")[0]
+            flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            from .config import StreamConfig
+
+            options = [f"--{f}" for f in StreamConfig.__dataclass_fields__]
+            if close := difflib.get_close_matches(wrong, flags, n=1, cutoff=0.75):
+                message += f" (did you mean {close[0]}?)"
+            elif close := difflib.get_close_matches(wrong.replace("-", "_"), options, n=1, cutoff=0.75):
+                message += f" (stream options go through --option: --option {close[0][2:]}=VALUE)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stt-notebook", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="stt-notebook", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"stt-notebook {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -103,6 +122,22 @@ def _add_stream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", default=None, help="model name or folder (engine default when omitted)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a Deepgram-named stream option, e.g. --option endpointing=300 (repeatable)")
+
+
+FLAGS = {"language": "--language", "engine": "--engine", "model": "--model"}
+_KEYWORD = re.compile(r"\b([a-z_]+)=(?:'([^']*)'|\"([^\"]*)\"|(…|[\w.]+))")
+
+
+def in_cli_words(text: str) -> str:
+    """Python keyword syntax in an error's hint (``model='/path'``) as the flags this CLI takes
+    (``--model /path``; other stream options as ``--option name=value``)."""
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), next(g for g in m.groups()[1:] if g is not None)
+        value = "VALUE" if value == "…" else value
+        return f"{FLAGS[name]} {value}" if name in FLAGS else f"--option {name}={value}"
+
+    text = _KEYWORD.sub(flag, text)
+    return re.sub(r"Did you mean '(\w+)' for '(\w+)'\?", r"Did you mean --option \1=… (not \2)?", text)
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -257,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"transcribe": cmd_transcribe, "transcribe-many": cmd_transcribe_many, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram,
                 "doctor": cmd_doctor}[args.command](args)
     except STTError as e:
-        print(f"stt-notebook: error [{e.code}]: {e}", file=sys.stderr)
+        print(f"stt-notebook: error [{e.code}]: {in_cli_words(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stt-notebook: interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ and ignore the cloud-only options.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -70,9 +71,13 @@ class StreamConfig:
     def check_names(cls, options: dict[str, Any]) -> None:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
-        if unknown:
+        if not unknown:
+            return
+        guesses = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.75) for name in unknown}
+        if all(guesses.values()):
             raise ConfigError(f"unknown option(s): {', '.join(unknown)}.",
-                              hint=f"Known options: {', '.join(sorted(known))}.")
+                              hint=" ".join(f"Did you mean {g[0]!r} for {name!r}?" for name, g in guesses.items()))
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}.", hint=f"Known options: {', '.join(sorted(known))}.")
 
     @classmethod
     def from_options(cls, **options: Any) -> "StreamConfig":

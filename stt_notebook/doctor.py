@@ -28,6 +28,10 @@ def checks() -> Iterator[Check]:
 
     yield from _devices()
 
+    from .fonts import describe
+
+    yield "plot", "Korean font", *describe()
+
 
 def engine_checks() -> Iterator[Check]:
     """The engine rows alone: cheap (no device probing), so ``stt/info`` can ask on every request."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import audio
 from .config import SAMPLE_RATE, StreamConfig
-from .engines import Engine, EngineStream, choose_engine_name, get_engine
+from .engines import Engine, EngineStream, choose_engine_name, preload
 from .errors import EngineError, STTError
 from .events import Error, Event, to_wire
 from .transcript import Transcript
@@ -84,8 +84,9 @@ class Session:
     async def start(self) -> None:
         if self.running:
             raise EngineError("This session is already running.", hint="Call stop() first.")
-        engine: Engine = await asyncio.to_thread(get_engine, self.engine_name, self.config.language, self.model)
-        await asyncio.to_thread(engine.load, self.config)
+        # shared with whoever asked first (a LiveTranscriber loads when it is made): audio sent
+        # meanwhile waits in the caller's queue and is recognized once the model is ready
+        engine: Engine = await asyncio.wrap_future(preload(self.engine_name, self.config.language, self.model))
         if self.record_audio:
             import soundfile as sf
 

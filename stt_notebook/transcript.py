@@ -19,6 +19,8 @@ from .events import (Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, 
                      join_words, mean_confidence, to_wire)
 
 FORMAT_VERSION = 1
+LOW_CONFIDENCE = 0.6
+"""Words below this confidence are marked as doubtful: in ``plot_confidence`` and the live view's timeline."""
 UTTERANCE_COLUMNS = ["utterance", "start", "end", "text", "confidence", "speaker", "n_words"]
 WORD_COLUMNS = ["utterance", "word", "start", "end", "confidence", "speaker"]
 INTERIM_COLUMNS = ["seq", "utterance", "text", "start", "end", "confidence"]
@@ -84,6 +86,11 @@ class Transcript:
     def __len__(self) -> int:
         return len(self._utterances)
 
+    @property
+    def utterance_finals(self) -> list[list[Final]]:
+        """The finals grouped as the utterances table groups them (a copy)."""
+        return [list(finals) for finals in self._utterances]
+
     # -- DataFrames --
     @property
     def utterances(self) -> pd.DataFrame:
@@ -117,12 +124,18 @@ class Transcript:
         return _frame(rows, INTERIM_COLUMNS)
 
     # -- plots --
-    def plot_confidence(self, ax=None, low: float = 0.6):
+    def plot_confidence(self, ax=None, low: float = LOW_CONFIDENCE):
         """Word confidence over time; utterances shaded, words below ``low`` marked and labelled."""
+        from .fonts import plot_fonts
+
+        with plot_fonts():  # Hangul labels need a font that has them
+            return self._plot_confidence(ax, low)
+
+    def _plot_confidence(self, ax, low: float):
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(10, 3.2))
+            _, ax = plt.subplots(figsize=(10, 3.2), layout="constrained")
         words = self.words
         for _, u in self.utterances.iterrows():
             ax.axvspan(u["start"], u["end"], color="tab:blue", alpha=0.08, lw=0)
@@ -137,8 +150,8 @@ class Transcript:
             for x, (_, w) in zip(weak_mid, weak.iterrows()):
                 ax.annotate(w["word"], (x, w["confidence"]), textcoords="offset points", xytext=(0, -12),
                             ha="center", fontsize=8, color="tab:red")
-            ax.legend(loc="lower right", fontsize=8)
-        ax.axhline(low, color="tab:red", lw=0.6, ls=":")
+        ax.axhline(low, color="tab:red", lw=0.6, ls=":", label=f"threshold {low:g}")
+        ax.legend(loc="lower right", fontsize=8)
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("confidence")

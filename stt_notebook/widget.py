@@ -23,11 +23,12 @@ import traitlets
 
 from . import audio
 from .config import StreamConfig
-from .engines import choose_engine_name
+from .engines import choose_engine_name, preload
 from .errors import ErrorCode, STTError
 from .events import Error, Event, shift
 from .session import Session, source_frames
-from .transcript import Transcript
+from .transcript import LOW_CONFIDENCE, Transcript
+from .widget_html import static_view
 from .widget_messages import Outbox, snapshot
 
 STATIC = Path(__file__).parent / "static"
@@ -77,9 +78,10 @@ class LiveTranscriber(anywidget.AnyWidget):
     engine_name = traitlets.Unicode("").tag(sync=True)
     source_kind = traitlets.Unicode("browser").tag(sync=True)
     source_label = traitlets.Unicode("").tag(sync=True)
-    status = traitlets.Unicode("idle").tag(sync=True)  # idle | starting | recording | stopping | error
+    status = traitlets.Unicode("idle").tag(sync=True)  # loading | idle | starting | recording | stopping | error
     message = traitlets.Unicode("").tag(sync=True)
     frame_ms = traitlets.Int(100).tag(sync=True)
+    low_confidence = traitlets.Float(LOW_CONFIDENCE).tag(sync=True)  # the timeline's threshold line
 
     def __init__(self, language: str = "ko", engine: str = "auto", source: str | os.PathLike = "browser", *,
                  model: str | None = None, device: int | str | None = None, frame_ms: int = 100,
@@ -105,8 +107,31 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._frames: asyncio.Queue | None = None  # browser frames for the current recording
         self._stop_capture = asyncio.Event()  # set: kernel-side sources stop capturing
         self._run: concurrent.futures.Future | None = None
+        self._displays: list[Any] = []  # IPython display handles of this widget's outputs
         self._loop = background_loop()
         self.on_msg(self._on_msg)
+        self._preload()
+
+    @traitlets.observe("language", "engine")
+    def _preload(self, _change: Any = None) -> None:
+        """Load the engine now, not on the first click: audio captured while it loads is kept."""
+        if not hasattr(self, "_loop"):
+            return  # traits set by __init__ itself: __init__ preloads once everything is in place
+        try:
+            future = preload(self.engine, self.language, self.model)
+        except STTError:
+            return  # the first recording reports it, in the words of the error
+        if not future.done():
+            self.status = "loading"
+            future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._loaded, f))
+
+    def _loaded(self, future: concurrent.futures.Future) -> None:
+        if self.status != "loading" or self.recording:
+            return  # a recording started meanwhile: it reports its own state
+        self.status = "idle"
+        if (error := future.exception()) is not None:  # shown now; the transcript records a recording's own errors
+            code = error.code if isinstance(error, STTError) else ErrorCode.ENGINE_ERROR
+            self.status, self.message = "error", f"{code}: {error}"
 
     def __repr__(self) -> str:
         return (f"<LiveTranscriber {self.language} {self.engine_name} from {self.source_label}, {self.status}: "
@@ -120,6 +145,30 @@ class LiveTranscriber(anywidget.AnyWidget):
         except STTError as e:
             raise traitlets.TraitError(f"{e}") from None
         return proposal["value"]
+
+    # -- display: the live view, plus a static picture of it for viewers without a kernel --
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        status = f"{self.engine_name} · {self.language} · {self.source_label} · {self.status}"
+        return {**data, "text/html": static_view(self.transcript, status, self.low_confidence)}, metadata
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is not None:
+            self._displays.append(display(bundle[0], metadata=bundle[1], raw=True, display_id=True))
+
+    def _refresh_displays(self) -> None:
+        """Bring the saved picture up to date (from a cell: Jupyter takes display updates only
+        from the cell that is running, so wait() and stop() do it)."""
+        if (bundle := self._repr_mimebundle_()) is not None:
+            for handle in self._displays:
+                if handle is not None:
+                    handle.update(bundle[0], metadata=bundle[1], raw=True)
 
     # -- Python API --
     @property
@@ -152,6 +201,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._in_loop(lambda: None)  # page messages the kernel already handed over are taken first
         if (run := self._run) is not None:
             concurrent.futures.wait([run], timeout)
+        self._refresh_displays()
         return self.transcript
 
     def _in_loop(self, action: Any) -> None:
@@ -183,7 +233,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         elif kind == "stop":
             self._end()
         elif kind == "hello":
-            self._tell_page(snapshot(self.transcript.events, self.transcript.interim))
+            self._tell_page(snapshot(self.transcript))
         elif kind == "error":  # the page could not capture: permission, no device, insecure context
             self._event(Error(str(content.get("code", ErrorCode.DEVICE_ERROR)), str(content.get("message", ""))))
             self.status = "error"
@@ -205,12 +255,13 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _begin(self) -> None:
         if self.recording:
             return
-        self.status, self.message = "starting", ""
         try:
             self.session = Session(self.engine, self.language, self.model, **self.options)
+            loading = not preload(self.engine, self.language, self.model).done()
         except STTError as e:
             self._fail(e)
             return
+        self.status, self.message = ("loading" if loading else "starting"), ""
         self.engine_name = self.transcript.engine = self.session.engine_name
         self._frames, self._stop_capture = asyncio.Queue(), asyncio.Event()
         self._run = asyncio.run_coroutine_threadsafe(
@@ -241,6 +292,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         finally:
             self._offset = offset + session.audio_seconds
             self._frames = None  # browser frames still in flight have no recording to go to
+            if self.source_kind != "browser":
+                self._outbox.level = -100.0  # nothing is captured any more: the meter rests
             self._flush()
 
     def _source(self, frames: asyncio.Queue, stop: asyncio.Event) -> Any:
@@ -266,7 +319,7 @@ class LiveTranscriber(anywidget.AnyWidget):
     # -- kernel → browser, throttled --
     def _event(self, event: Event) -> None:
         self.transcript.add(event)
-        self._outbox.add(event)
+        self._outbox.add(event, utterance=len(self.transcript) - 1)
         if isinstance(event, Error):
             self.message = f"{event.code}: {event.message}"
         self._schedule_flush()

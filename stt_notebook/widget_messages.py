@@ -7,14 +7,16 @@ interval: the latest interim only, every final, every mark and error.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd
+from .transcript import Transcript
 
 
-def final_to_view(final: Final) -> dict[str, Any]:
-    """A final as the browser draws it: words as ``[text, start, end, confidence]``."""
-    return {"text": final.text, "start": round(final.start, 3), "end": round(final.end, 3),
+def final_to_view(final: Final, utterance: int) -> dict[str, Any]:
+    """A final as the browser draws it: words as ``[text, start, end, confidence]``, and the
+    utterance it belongs to (the view draws one line per utterance, as the utterances table)."""
+    return {"text": final.text, "start": round(final.start, 3), "end": round(final.end, 3), "utterance": utterance,
             "confidence": round(final.confidence, 4), "speech_final": final.speech_final,
             "words": [[w.display, round(w.start, 3), round(w.end, 3), round(w.confidence, 4)]
                       for w in final.words]}
@@ -45,11 +47,12 @@ class Outbox:
         self.interim_changed = False
         self.level: float | None = None
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event, utterance: int = 0) -> None:
+        """Queue ``event``; a final's ``utterance`` is its row in the transcript's utterances table."""
         if isinstance(event, Interim):
             self.interim, self.interim_changed = interim_to_view(event), True
         elif isinstance(event, Final):
-            self.finals.append(final_to_view(event))
+            self.finals.append(final_to_view(event, utterance))
             self.interim, self.interim_changed = None, True  # a final settles the open span
         elif isinstance(event, Error):
             self.errors.append({"code": event.code, "message": event.message})
@@ -78,11 +81,12 @@ class Outbox:
         return message
 
 
-def snapshot(events: Iterable[Event], interim: Interim | None) -> dict[str, Any]:
+def snapshot(transcript: Transcript) -> dict[str, Any]:
     """Everything a freshly loaded view needs to draw what was heard so far."""
     box = Outbox()
-    for event in events:
-        if not isinstance(event, Interim):
+    for event in transcript.events:
+        if not isinstance(event, (Interim, Final)):
             box.add(event)
-    return {"type": "snapshot", "finals": box.finals, "marks": box.marks, "errors": box.errors,
-            "interim": interim_to_view(interim)}
+    finals = [final_to_view(f, i) for i, group in enumerate(transcript.utterance_finals) for f in group]
+    return {"type": "snapshot", "finals": finals, "marks": box.marks, "errors": box.errors,
+            "interim": interim_to_view(transcript.interim)}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import difflib
 import threading
 from typing import Callable
 
+from ..config import StreamConfig
 from ..errors import UnknownEngineError, UnsupportedLanguageError
 from .base import Engine, EngineStream
 
@@ -52,7 +55,8 @@ def choose_engine_name(engine: str, language: str) -> str:
     """The engine ``auto`` means for this language, or ``engine`` checked against the known ones."""
     if engine != "auto":
         if engine not in FACTORIES:
-            raise UnknownEngineError(f"Unknown engine {engine!r}.",
+            close = difflib.get_close_matches(engine, ["auto", *FACTORIES], n=1, cutoff=0.6)
+            raise UnknownEngineError(f"Unknown engine {engine!r}." + (f" Did you mean engine={close[0]!r}?" if close else ""),
                                      hint=f"Choose one of: auto, {', '.join(sorted(FACTORIES))} (echo is a diagnostic engine).")
         return engine
     if "deepgram" in FACTORIES and deepgram_key_available():
@@ -80,4 +84,36 @@ def get_engine(engine: str = "auto", language: str = "ko", model: str | None = N
     return instance
 
 
-__all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "FACTORIES", "OFFLINE_BY_LANGUAGE"]
+_loads: dict[tuple[str, str | None, str], concurrent.futures.Future] = {}
+
+
+def preload(engine: str = "auto", language: str = "ko", model: str | None = None) -> concurrent.futures.Future:
+    """Start loading an engine's model in a background thread (at once, once per process).
+
+    A person clicks record a moment after the cell ran; loading then instead of on the first
+    audio is what makes the first words show at once. The future's result is the loaded
+    :class:`Engine`; a failed load is retried by the next call.
+    """
+    name = choose_engine_name(engine, language)
+    key = (name, model, language.split("-")[0].lower())
+    with _lock:
+        future = _loads.get(key)
+        if future is None or (future.done() and future.exception() is not None):
+            future = _loads[key] = concurrent.futures.Future()
+            threading.Thread(target=_load, args=(future, name, language, model), daemon=True,
+                             name=f"stt-load-{name}").start()
+        return future
+
+
+def _load(future: concurrent.futures.Future, name: str, language: str, model: str | None) -> None:
+    try:
+        instance = get_engine(name, language, model)
+        instance.load(StreamConfig(language=language, model=model))
+    except BaseException as e:
+        future.set_exception(e)
+    else:
+        future.set_result(instance)
+
+
+__all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "FACTORIES",
+           "OFFLINE_BY_LANGUAGE"]

@@ -50,7 +50,7 @@ def resolve(model: str | os.PathLike | None, packages: dict[str, ModelPackage], 
         known = ", ".join(sorted(packages)) or "none"
         raise ModelNotFoundError(
             f"No {engine} model named {name!r} is installed (packaged models: {known}).",
-            hint="Pass a model folder path as model=… or install a packaged model.")
+            hint="Pass a model folder as model='/path/to/model', or install a packaged model.")
     path = package.path()
     if path is None:
         raise ModelNotFoundError(f"The {engine} model {name!r} is not installed.",

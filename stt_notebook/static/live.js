@@ -65,7 +65,7 @@ async function startCapture(model, store) {
   if (store.capture) return;
   const fail = (code, message) => {
     model.send({ type: "error", code, message });
-    store.errors.push({ code, message });
+    store.errors.push({ code, message, local: true });  // shown at once; the kernel's echo is not shown again
     changed(store);
   };
   if (model.get("source_kind") !== "browser") {
@@ -147,7 +147,11 @@ function receive(store, msg) {
   } else if (msg.type === "update") {
     if (msg.finals) store.finals.push(...msg.finals);
     if (msg.marks) store.marks.push(...msg.marks);
-    if (msg.errors) store.errors.push(...msg.errors);
+    for (const e of msg.errors ?? []) {
+      const echo = store.errors.find((x) => x.local && x.code === e.code && x.message === e.message);
+      if (echo) echo.local = false;          // the page's own error, back from the kernel: already shown
+      else store.errors.push(e);
+    }
     if ("interim" in msg) store.interim = msg.interim;
     if ("level" in msg) store.level = msg.level;
   }
@@ -172,22 +176,31 @@ function h(tag, attrs = {}, text) {
   return el;
 }
 
-function wordSpan([text, start, end, confidence]) {
+function wordSpan([text, start, end, confidence], low) {
   const span = h("span", { class: "stt-word", title: `${text}: ${(confidence * 100).toFixed(0)}% at ${start.toFixed(2)}s` }, text);
   span.style.setProperty("--stt-doubt", (1 - Math.max(0, Math.min(1, confidence))).toFixed(3));
-  if (confidence < 0.6) span.classList.add("stt-low");
+  if (confidence < low) span.classList.add("stt-low");
   return span;
 }
 
-function finalLine(final) {
-  const line = h("div", { class: "stt-final" });
-  line.append(h("span", { class: "stt-time" }, `${final.start.toFixed(1)}s`));
-  const words = final.words.length ? final.words.map(wordSpan) : [h("span", {}, final.text)];
-  words.forEach((w, i) => { if (i) line.append(" "); line.append(w); });
-  return line;
+function appendFinal(log, final, low) {
+  // one line per utterance, as the utterances table: a final continues its utterance's line
+  let line = log.lastElementChild;
+  if (!line || line.dataset.utterance !== String(final.utterance)) {
+    line = h("div", { class: "stt-final", "data-utterance": String(final.utterance) });
+    line.append(h("span", { class: "stt-time" }, `${final.start.toFixed(1)}s`));
+    log.append(line);
+  }
+  const words = final.words.length ? final.words.map((w) => wordSpan(w, low)) : final.text ? [h("span", {}, final.text)] : [];
+  for (const w of words) {
+    if (line.childElementCount > 1) line.append(" ");
+    line.append(w);
+  }
 }
 
-function drawTimeline(canvas, store) {
+const AXIS = 26;                            // px left of the plot for the confidence axis
+
+function drawTimeline(canvas, store, low) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || 600, height = canvas.clientHeight || 90;
   if (canvas.width !== width * ratio) { canvas.width = width * ratio; canvas.height = height * ratio; }
@@ -198,10 +211,21 @@ function drawTimeline(canvas, store) {
   const t0 = Math.max(0, latest - TIMELINE_SECONDS);
   const words = [];                          // only the finals in view: an hour-long session stays cheap
   for (let i = store.finals.length - 1; i >= 0 && store.finals[i].end >= t0; i--) words.push(...store.finals[i].words);
-  const x = (t) => ((t - t0) / TIMELINE_SECONDS) * width;
+  const x = (t) => AXIS + ((t - t0) / TIMELINE_SECONDS) * (width - AXIS);
   const y = (c) => 4 + (1 - c) * (height - 16);
-  g.strokeStyle = "rgba(128,128,128,0.35)";
-  g.beginPath(); g.moveTo(0, y(0.6)); g.lineTo(width, y(0.6)); g.stroke();     // the "low" line
+  g.fillStyle = "rgba(110,110,110,0.9)";
+  g.font = "10px sans-serif";
+  g.textAlign = "right";
+  for (const c of [0, 0.5, 1]) g.fillText(c.toFixed(1), AXIS - 4, y(c) + 3);   // the confidence axis
+  g.strokeStyle = "rgba(128,128,128,0.5)";
+  g.beginPath(); g.moveTo(AXIS, 2); g.lineTo(AXIS, height - 12); g.stroke();
+  g.strokeStyle = "rgba(207,34,46,0.7)";
+  g.setLineDash([2, 3]);
+  g.beginPath(); g.moveTo(AXIS, y(low)); g.lineTo(width, y(low)); g.stroke();   // the "low" threshold
+  g.setLineDash([]);
+  g.fillStyle = "rgba(207,34,46,0.9)";
+  g.fillText(`low < ${low}`, width - 2, y(low) - 3);
+  g.textAlign = "left";
   for (let i = store.marks.length - 1; i >= 0 && store.marks[i][1] >= t0; i--) {
     const [kind, t] = store.marks[i];
     g.strokeStyle = kind === "speech_started" ? "rgba(46,160,67,0.8)" : "rgba(110,110,110,0.8)";
@@ -211,7 +235,7 @@ function drawTimeline(canvas, store) {
   g.setLineDash([]);
   for (const [, start, end, c] of words) {
     if (end < t0) continue;
-    g.fillStyle = c < 0.6 ? "rgba(207,34,46,0.85)" : `rgba(9,105,218,${0.35 + 0.65 * c})`;
+    g.fillStyle = c < low ? "rgba(207,34,46,0.85)" : `rgba(9,105,218,${0.35 + 0.65 * c})`;
     g.fillRect(x(start), y(c), Math.max(2, x(end) - x(start) - 1), height - 12 - y(c));
   }
   if (store.interim) {
@@ -219,8 +243,20 @@ function drawTimeline(canvas, store) {
     g.fillRect(x(store.interim.start), 0, Math.max(2, x(store.interim.end) - x(store.interim.start)), height - 12);
   }
   g.fillStyle = "rgba(110,110,110,0.9)";
-  g.font = "10px sans-serif";
   for (let s = Math.ceil(t0 / 5) * 5; s <= t0 + TIMELINE_SECONDS; s += 5) g.fillText(`${s}s`, x(s) + 2, height - 2);
+}
+
+function legend() {
+  const item = (cls, label) => {
+    const span = h("span", { class: "stt-key" });
+    span.append(h("i", { class: cls, "aria-hidden": "true" }), label);
+    return span;
+  };
+  const box = h("div", { class: "stt-legend", "aria-label": "Timeline legend" });
+  const threshold = item("stt-key-low", "");
+  box.append(item("stt-key-word", "word confidence"), threshold, item("stt-key-start", "speech started"),
+             item("stt-key-end", "utterance end"));
+  return { box, setLow: (low) => { threshold.lastChild.textContent = `doubtful (< ${low})`; } };
 }
 
 function render({ model, el, signal }) {
@@ -234,10 +270,14 @@ function render({ model, el, signal }) {
   const log = h("div", { class: "stt-finals", role: "log", "aria-label": "Transcript" });
   const interim = h("div", { class: "stt-interim", "aria-live": "polite", "aria-label": "Interim text" });
   const canvas = h("canvas", { class: "stt-timeline", role: "img", "aria-label": "Confidence timeline" });
+  const key = legend();
+  const timeline = h("figure", { class: "stt-figure" });
+  timeline.append(canvas, key.box);
   const errors = h("div", { class: "stt-errors", role: "alert" });
-  root.append(bar, log, interim, canvas, errors);
+  root.append(bar, log, interim, timeline, errors);
   el.append(root);
 
+  const STATES = { loading: "loading model…" };
   let shownFinals = 0, frame = 0;
   const redraw = () => {
     if (frame) return;
@@ -248,14 +288,20 @@ function render({ model, el, signal }) {
       button.classList.toggle("stt-on", recording);
       meter.value = Math.max(-60, store.level);
       const state = model.get("status");
-      status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${state}`;
+      status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${STATES[state] ?? state}`;
+      const low = model.get("low_confidence");
       if (shownFinals > store.finals.length) { log.replaceChildren(); shownFinals = 0; }  // a snapshot replaced them
       const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
-      for (; shownFinals < store.finals.length; shownFinals++) log.append(finalLine(store.finals[shownFinals]));
+      for (; shownFinals < store.finals.length; shownFinals++) appendFinal(log, store.finals[shownFinals], low);
       if (atBottom) log.scrollTop = log.scrollHeight;
       interim.textContent = store.interim?.text ?? "";
-      errors.replaceChildren(...store.errors.slice(-3).map((e) => h("div", {}, `${e.code}: ${e.message}`)));
-      drawTimeline(canvas, store);
+      const shown = store.errors.slice(-3).map((e) => `${e.code}: ${e.message}`);
+      const message = model.get("message");  // e.g. the engine could not load, before any recording
+      if (state === "error" && message && !shown.includes(message)) shown.push(message);
+      errors.replaceChildren(...shown.map((text) => h("div", {}, text)));
+      timeline.hidden = !(store.finals.length || store.marks.length || store.interim);  // no empty box before speech
+      key.setLow(low);
+      if (!timeline.hidden) drawTimeline(canvas, store, low);
     });
   };
   store.views.add(redraw);
@@ -263,11 +309,17 @@ function render({ model, el, signal }) {
     if (store.capture || model.get("status") === "recording") stopCapture(model, store);
     else startCapture(model, store);
   }, { signal });
-  for (const name of ["status", "engine_name", "language", "source_label", "message"]) model.on(`change:${name}`, redraw);
+  for (const name of ["status", "engine_name", "language", "source_label", "message", "low_confidence"]) {
+    model.on(`change:${name}`, redraw);
+  }
   model.on("change:status", () => {   // the kernel stopped (w.stop(), end of file, engine failure)
     const state = model.get("status");
     if (state === "error" && store.capture && !store.capture.kernelSide) stopCapture(model, store);
-    else if (["idle", "error"].includes(state) && store.capture?.kernelSide) { store.capture = null; redraw(); }
+    else if (["idle", "error"].includes(state) && store.capture?.kernelSide) {
+      store.capture = null;
+      store.level = -100;                    // nothing is captured any more: the meter rests
+      redraw();
+    }
   });
   signal?.addEventListener("abort", () => store.views.delete(redraw));
   redraw();
