@@ -2,8 +2,10 @@
 
     python benchmarks/engines.py [--engines vosk,whisper] [--max-streams 8]
 
-Prints per engine: real-time factor (full speed), interim lag (a word's end in the audio →
-its first appearance in an interim or final, p50/p95), end of stream → last final, how many
+Prints per engine: the cold start (a fresh process: ``Session.start()`` while a microphone is
+already sending, → the first interim; and speech start → first text), real-time factor (full
+speed), interim lag (a word's end in the audio → its first appearance in an interim or final,
+p50/p95), end of stream → last final, how many
 concurrent real-time streams this machine holds (each stream's tail and lag p95 at most twice a
 lone stream's, plus 0.5 s), and peak RSS.
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,15 +88,65 @@ def full_speed_rtf(engine: str, language: str, pcms: list[bytes]) -> float:
     return (time.perf_counter() - t) / total
 
 
+async def cold_start_here(engine: str, language: str, clip: Path) -> dict:
+    """In this (fresh) process: a microphone starts sending 1 s of silence then the clip at real
+    time, and ``Session.start()`` is called at that same instant, as a widget does on the first click."""
+    pcm = bytes(audio.SAMPLE_RATE * 2) + audio.load_pcm16(clip)
+    onset = next(i * 0.02 for i, f in enumerate(audio.frames(pcm, 20)) if audio.level_dbfs(f) > -40)
+    queue: asyncio.Queue = asyncio.Queue()
+    t0 = time.perf_counter()
+
+    async def microphone() -> None:
+        for i, frame in enumerate(audio.frames(pcm, 100)):
+            await asyncio.sleep(max(0.0, t0 + i * 0.1 - time.perf_counter()))
+            queue.put_nowait(frame)
+        queue.put_nowait(None)
+
+    async def captured():
+        while (frame := await queue.get()) is not None:
+            yield frame
+
+    session = Session(engine, language)
+    texts: list[float] = []
+    session.subscribe(lambda e: texts.append(time.perf_counter() - t0) if isinstance(e, (Interim, Final)) and e.text else None)
+    mic = asyncio.get_running_loop().create_task(microphone())
+    await session.start()
+    started = time.perf_counter() - t0
+    await session.run(captured())
+    await mic
+    return {"start": started, "first_text": texts[0], "speech_to_text": texts[0] - onset}
+
+
+def cold_start(engine: str, language: str, clip: Path, runs: int = 3) -> list[dict]:
+    """Each run in a new Python process: imports, model load and warm-up all count."""
+    out = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, __file__, "--cold-start-child", engine, language, str(clip)],
+                              capture_output=True, text=True, check=True)
+        out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="vosk,whisper")
     parser.add_argument("--max-streams", type=int, default=8)
+    parser.add_argument("--cold-start-child", nargs=3, metavar=("ENGINE", "LANGUAGE", "CLIP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold_start_child:
+        engine, language, clip = args.cold_start_child
+        print(json.dumps(asyncio.run(cold_start_here(engine, language, Path(clip)))))
+        return
     for engine in args.engines.split(","):
         language, paths = CLIPS[engine]
         pcms = [audio.load_pcm16(p) for p in paths]
         print(f"\n== {engine} ({language}), {len(pcms)} clips, {sum(map(audio.duration, pcms)):.1f} s ==")
+        cold = cold_start(engine, language, paths[0])
+        runs = ", ".join(f"{r['speech_to_text']:.2f}" for r in cold)
+        print(f"cold start, fresh process (median of {len(cold)}): Session.start() returns after "
+              f"{statistics.median(r['start'] for r in cold):.2f} s, first text at "
+              f"{statistics.median(r['first_text'] for r in cold):.2f} s; speech start -> first text "
+              f"{statistics.median(r['speech_to_text'] for r in cold):.2f} s (runs: {runs})")
         print(f"real-time factor (full speed): {full_speed_rtf(engine, language, pcms):.3f}")
         pcms = [trim_after_speech(engine, language, p) for p in pcms]
         lags, tails = [], []

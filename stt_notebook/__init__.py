@@ -6,6 +6,7 @@
 """
 
 from .api import transcribe
+from .batch import BatchResult, transcribe_many
 from .config import StreamConfig
 from .errors import (AudioError, AudioFileNotFoundError, ConfigError, EmptyAudioError, EngineError,
                      EngineUnavailableError, ErrorCode, ModelNotFoundError, STTError, UnknownEngineError,
@@ -17,7 +18,7 @@ from .transcript import Transcript
 __version__ = "0.1.0"
 
 __all__ = [
-    "transcribe", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
+    "transcribe", "transcribe_many", "BatchResult", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
     "Word", "Interim", "Final", "SpeechStarted", "UtteranceEnd", "Error",
     "STTError", "ErrorCode", "AudioError", "AudioFileNotFoundError", "EmptyAudioError", "ConfigError",
     "EngineError", "EngineUnavailableError", "ModelNotFoundError", "UnknownEngineError",

@@ -42,7 +42,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         if m := re.match(r"unrecognized arguments: (--?[\w-]+)", message):
             wrong = m.group(1).split("=")[0]
-            flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            parsers = [self, *(p for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                               for p in a.choices.values())]  # argparse reports a subcommand's leftovers here
+            flags = sorted({s for p in parsers for a in p._actions for s in a.option_strings if s.startswith("--")})
             from .config import StreamConfig
 
             options = [f"--{f}" for f in StreamConfig.__dataclass_fields__]

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import audio
 from .config import SAMPLE_RATE, StreamConfig
-from .engines import Engine, EngineStream, choose_engine_name, preload
-from .errors import EngineError, STTError
+from .engines import Engine, EngineStream, choose_engine_name, get_engine, preload
+from .errors import ConfigError, EngineError, STTError
 from .events import Error, Event, to_wire
 from .transcript import Transcript
 
@@ -86,7 +86,8 @@ class Session:
             raise EngineError("This session is already running.", hint="Call stop() first.")
         # shared with whoever asked first (a LiveTranscriber loads when it is made): audio sent
         # meanwhile waits in the caller's queue and is recognized once the model is ready
-        engine: Engine = await asyncio.wrap_future(preload(self.engine_name, self.config.language, self.model))
+        await asyncio.wrap_future(preload(self.engine_name, self.config.language, self.model))
+        engine: Engine = await asyncio.to_thread(get_engine, self.engine_name, self.config.language, self.model)
         if self.record_audio:
             import soundfile as sf
 
@@ -145,6 +146,10 @@ class Session:
         ``realtime`` paces audio like a live microphone; ``progress(seconds)`` is told how much
         audio was sent after each frame. Interrupted or not, what was sent is finalized and drained.
         """
+        if (self.record_audio and isinstance(source, (str, os.PathLike))
+                and os.path.abspath(source) == os.path.abspath(self.record_audio)):
+            raise ConfigError(f"record_audio would overwrite the file being transcribed ({os.fspath(source)}).",
+                              hint="Record to another file name.")
         if self._stream is None:
             await self.start()
         sent = 0.0

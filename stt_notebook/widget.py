@@ -121,13 +121,16 @@ class LiveTranscriber(anywidget.AnyWidget):
             future = preload(self.engine, self.language, self.model)
         except STTError:
             return  # the first recording reports it, in the words of the error
+        self._loading = future
         if not future.done():
             self.status = "loading"
             future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._loaded, f))
+        elif self.status == "loading":
+            self._loaded(future)  # switched back to an engine that is already loaded
 
     def _loaded(self, future: concurrent.futures.Future) -> None:
-        if self.status != "loading" or self.recording:
-            return  # a recording started meanwhile: it reports its own state
+        if future is not self._loading or self.status != "loading" or self.recording:
+            return  # another engine was chosen since, or a recording reports its own state
         self.status = "idle"
         if (error := future.exception()) is not None:  # shown now; the transcript records a recording's own errors
             code = error.code if isinstance(error, STTError) else ErrorCode.ENGINE_ERROR

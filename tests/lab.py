@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -69,7 +70,9 @@ def chromium_page(microphone_wav: Path, allow_microphone: bool = True) -> Iterat
 def open_notebook(page, server: dict, name: str, ui: str = "lab") -> None:
     """Open ``name`` in JupyterLab (``ui="lab"``, a fresh workspace) or Notebook 7 (``ui="notebook"``)."""
     token = server["token"]
-    path = f"lab/workspaces/stt-{os.getpid()}/tree/{name}?reset&token={token}" if ui == "lab" \
+    # a new workspace each time: one reused across servers can remember a kernel that is gone
+    # and ask "Select Kernel" instead of starting one
+    path = f"lab/workspaces/stt-{uuid.uuid4().hex[:12]}/tree/{name}?reset&token={token}" if ui == "lab" \
         else f"notebooks/{name}?token={token}"
     page.goto(server["http"] + path)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
@@ -81,6 +84,12 @@ def run_cell(page, index: int, attempts: int = 6) -> None:
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     prompt = cell.locator(".jp-InputPrompt")
     for _ in range(attempts):
+        if (dialog := page.locator(".jp-Dialog")).count():
+            text = dialog.first.inner_text()
+            if "Select Kernel" not in text:
+                raise AssertionError(f"JupyterLab shows a dialog: {text!r}")
+            dialog.locator("button.jp-mod-accept").click()  # Python 3, as a person would
+            continue
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:

@@ -23,6 +23,8 @@ CELLS = [
     "print(json.dumps({'status': w.status, 'words': words.word.tolist(),"
     " 'confidence': words.confidence.tolist(), 'frames': len(w.up_latency_ms),"
     " 'errors': [e.code for e in w.transcript.errors]}, ensure_ascii=False))",
+    "from stt_notebook import samples\nf = LiveTranscriber(language='en', source=samples.path('en'))\nf",
+    "print(json.dumps({'status': f.status, 'utterances': f.transcript.utterances.text.tolist()}))",
 ]
 
 
@@ -43,6 +45,7 @@ def test_speaking_into_the_browser_microphone_fills_the_cell_and_the_dataframe(l
         run_cell(page, 0)
         start = page.get_by_role("button", name="Start recording")
         start.wait_for(timeout=90_000)
+        assert not page.get_by_role("img", name="Confidence timeline").is_visible()  # no empty box before speech
         start.click()
         page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
         # the clip plays once (1 s silence, speech, silence); interim text forms while it plays
@@ -54,6 +57,10 @@ def test_speaking_into_the_browser_microphone_fills_the_cell_and_the_dataframe(l
         shown = re.sub(r"\b\d+\.\ds\b", "", page.get_by_role("log").inner_text())
         assert corpus_cer([reference], [shown]) <= 0.20, shown
         assert re.search(r"[\uac00-\ud7a3]", shown)  # Hangul, as text in the page
+        assert page.get_by_role("img", name="Confidence timeline").is_visible()
+        legend = page.get_by_label("Timeline legend").inner_text()
+        for key in ("word confidence", "doubtful (< 0.6)", "speech started", "utterance end"):
+            assert key in legend, legend
         save_screenshot(page, f"live_transcriber_{ui}.png")
 
         run_cell(page, 1)
@@ -74,5 +81,27 @@ def test_a_blocked_microphone_is_shown_in_the_cell_and_recorded_in_the_kernel(la
         assert page.get_by_role("button", name="Start recording").is_visible()  # ready to try again
         page.get_by_role("status").filter(has_text="error").wait_for(timeout=10_000)
         run_cell(page, 1)
-        kernel = cell_json(page, 1)
+        kernel = cell_json(page, 1)  # the kernel has the error, and its echo reached the page
+        time.sleep(0.5)
+        assert page.get_by_role("alert").get_by_text("permission was denied").count() == 1  # said once
     assert kernel["status"] == "error" and kernel["words"] == [] and kernel["errors"] == ["DEVICE_ERROR"]
+
+
+def test_a_file_source_ends_at_rest_with_one_line_per_utterance(lab):
+    wav = fake_microphone_wav(KO_CLIPS[7][0], lab["workdir"] / "mic-file.wav")
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, "live.ipynb")
+        run_cell(page, 2)
+        view = page.locator(".stt-live").last
+        view.get_by_role("button", name="Start recording").click(timeout=90_000)
+        view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)
+        view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)  # the file played out
+        view.get_by_role("button", name="Start recording").wait_for(timeout=5_000)  # button and status agree
+        page.wait_for_timeout(300)
+        assert view.locator("meter").evaluate("m => m.value") == -60  # the meter rests
+        lines = [re.sub(r"^\d+\.\ds\s*", "", t) for t in view.locator(".stt-final").all_inner_texts()]
+        save_screenshot(page, "live_transcriber_file_source.png")
+        run_cell(page, 3)
+        kernel = cell_json(page, 3)
+    assert kernel["status"] == "idle"
+    assert lines == kernel["utterances"]  # the live view's lines are the utterances table's rows

@@ -94,3 +94,24 @@ def test_doctor_lists_engines():
     r = run("doctor")
     assert r.returncode == 0
     assert "vosk (ko)" in r.stdout and "whisper (tiny.en)" in r.stdout and "deepgram" in r.stdout
+
+
+def test_mistakes_are_answered_in_the_words_of_the_command_line(ko_clip):
+    path, _ = ko_clip
+    typo = run("transcribe", path, "--option", "endpointting=300")
+    assert typo.returncode == 2 and "did you mean --option endpointing=" in typo.stderr.lower()
+    assert "Known options" not in typo.stderr  # one close guess, not the list of 28
+    as_flag = run("transcribe", path, "--endpointing", "300")
+    assert as_flag.returncode == 2 and "--option endpointing=VALUE" in as_flag.stderr
+    flag_typo = run("transcribe", path, "--realtine")
+    assert flag_typo.returncode == 2 and "did you mean --realtime?" in flag_typo.stderr
+    engine = run("transcribe", path, "--engine", "voks")
+    assert engine.returncode == 2 and "Did you mean --engine vosk?" in engine.stderr
+    language = run("transcribe", path, "--language", "xx")
+    assert language.returncode == 2 and "[UNSUPPORTED_LANGUAGE]" in language.stderr
+    assert "--model /path/to/a/vosk/model with --engine vosk" in language.stderr and "model='" not in language.stderr
+
+
+def test_doctor_says_whether_plots_can_draw_korean():
+    out = run("doctor").stdout
+    assert any(line.startswith("ok ") and "Korean font" in line for line in out.splitlines()), out

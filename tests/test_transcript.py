@@ -82,3 +82,24 @@ def test_confidence_plot_marks_low_words():
     labels = [a.get_text() for a in ax.texts]
     assert sorted(labels) == ["날", "반갑습니다"]
     assert ax.get_xlabel() == "time (s)"
+
+
+def test_a_korean_plot_draws_hangul_without_missing_glyphs(tmp_path):
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    words = [Word("만약", 0.7, 1.0, 0.99), Word("박근혜", 1.0, 1.5, 0.42), Word("대통령이", 1.5, 2.1, 0.97),
+             Word("정말로", 2.1, 2.6, 0.31), Word("손을", 2.6, 2.9, 0.95)]
+    t = Transcript([Final("만약 박근혜 대통령이 정말로 손을", 0.73, 0.7, 2.9, tuple(words), speech_final=True)],
+                   language="ko", source="회의.wav")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ax = t.plot_confidence()
+        ax.figure.savefig(tmp_path / "ko.png")
+    assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
+    labels = [a.get_text() for a in ax.texts]
+    assert labels == ["박근혜", "정말로"]  # the doubtful words, labelled in Hangul
+    assert "threshold 0.6" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert (tmp_path / "ko.png").stat().st_size > 10_000

@@ -7,6 +7,7 @@ Outside a kernel the widget has a dummy comm; messages from the page are deliver
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -150,6 +151,24 @@ def test_file_source_plays_at_real_time_and_stop_drains(en_clip):
     w.start()  # the file plays again from its start
     wait_until(lambda: w.status == "idle" and not w.recording and w.audio_seconds > 6, timeout=30)
     assert reference.split()[0].lower() in transcript.text.lower()
+    assert page.updates()[-1].get("level") == -100  # once the file has played, the meter rests
+
+
+def test_the_saved_output_shows_what_was_heard_without_a_kernel(ko_clip):
+    """GitHub and nbviewer render no widgets: the output's text/html is a picture of the view."""
+    path, reference = ko_clip
+    w = LiveTranscriber(language="ko", source=str(path))
+    before = w._repr_mimebundle_()[0]
+    assert "application/vnd.jupyter.widget-view+json" in before  # the live view, in Jupyter
+    assert "nothing recorded" in before["text/html"]
+    w.start()
+    w.wait(60)
+    html = w._repr_mimebundle_()[0]["text/html"]
+    shown = re.sub(r"<[^>]+>", " ", html.split("<svg")[0])
+    words = w.transcript.words.word.tolist()
+    assert words and all(word in shown for word in words)
+    assert corpus_cer([reference], ["".join(words)]) <= 0.15
+    assert html.count("<rect") == len(words)  # the timeline: one bar per word
 
 
 def test_missing_microphone_or_file_says_what_to_do():
@@ -271,3 +290,34 @@ def test_a_microphone_on_the_kernel_machine_is_resampled_and_transcribed(ko_clip
     assert w.status == "idle"
     assert corpus_cer([reference], ["".join(transcript.words.word)]) <= 0.15
     assert any(m.get("level", -100) > -40 for m in page.updates())  # the meter saw speech
+
+
+LOADING_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from stt_notebook import LiveTranscriber, audio
+from tests.test_widget import from_page, wait_until
+w = LiveTranscriber(language="ko")  # a fresh process: nothing is loaded yet
+statuses = [w.status]
+w.observe(lambda change: statuses.append(change["new"]), "status")
+from_page(w, {{"type": "start"}})  # the person clicks at once and speaks while the model loads
+for seq, frame in enumerate(audio.frames(audio.load_pcm16({clip!r}), 100)):
+    from_page(w, {{"type": "audio", "seq": seq}}, [frame])
+from_page(w, {{"type": "stop"}})
+wait_until(lambda: w.status == "idle" and not w.recording)
+print(json.dumps({{"statuses": statuses, "words": w.transcript.words.word.tolist()}}, ensure_ascii=False))
+"""
+
+
+def test_the_model_loads_when_the_widget_is_made_and_audio_sent_meanwhile_is_kept(ko_clip):
+    import subprocess
+    from pathlib import Path
+
+    path, reference = ko_clip
+    script = LOADING_SCRIPT.format(root=str(Path(__file__).parents[1]), clip=str(path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["statuses"][0] == "loading"  # the cell says so while the model loads
+    assert result["statuses"][-1] == "idle"
+    assert corpus_cer([reference], ["".join(result["words"])]) <= 0.15  # nothing sent while loading was lost

@@ -91,8 +91,9 @@ def preload(engine: str = "auto", language: str = "ko", model: str | None = None
     """Start loading an engine's model in a background thread (at once, once per process).
 
     A person clicks record a moment after the cell ran; loading then instead of on the first
-    audio is what makes the first words show at once. The future's result is the loaded
-    :class:`Engine`; a failed load is retried by the next call.
+    audio is what makes the first words show at once. The future's result is the engine it
+    loaded (models are shared process-wide, so :func:`get_engine` then returns a loaded one);
+    a failed load is retried by the next call.
     """
     name = choose_engine_name(engine, language)
     key = (name, model, language.split("-")[0].lower())
