@@ -204,6 +204,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                                 on_event=view, **options)
         if not streaming:
             out.write(render(transcript, args.format))
+        for query, hits in transcript.search.groupby("query", sort=False):  # --option search=…
+            at = ", ".join(f"{start:.1f}s" for start in hits.start)
+            print(f"search {query}: {len(hits)} hit{'s' if len(hits) > 1 else ''} at {at}", file=sys.stderr)
     finally:
         if out is not sys.stdout:
             out.close()

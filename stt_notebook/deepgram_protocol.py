@@ -14,7 +14,7 @@ from typing import Any, Union
 
 from .config import StreamConfig
 from .errors import ConfigError, ErrorCode
-from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word
+from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, search_from_wire, search_to_wire
 
 DEFAULT_MODEL = "nova-2"
 KEEPALIVE = json.dumps({"type": "KeepAlive"})
@@ -95,7 +95,9 @@ def parse_message(text: str | bytes) -> ServerMessage:
             common = dict(text=str(alternative.get("transcript", "")), confidence=float(alternative.get("confidence", 0.0)),
                           start=start, end=round(start + float(m.get("duration", 0.0)), 6), words=_words(alternative))
             if m.get("is_final"):
-                return Final(**common, speech_final=bool(m.get("speech_final")), from_finalize=bool(m.get("from_finalize")))
+                search = tuple(search_from_wire(r) for r in m.get("channel", {}).get("search") or ())
+                return Final(**common, speech_final=bool(m.get("speech_final")), from_finalize=bool(m.get("from_finalize")),
+                             search=search)
             return Interim(**common)
         if kind == "SpeechStarted":
             return SpeechStarted(float(m["timestamp"]))
@@ -208,7 +210,8 @@ def results_message(event: Interim | Final, request_id: str, model: str, channel
               **({"speaker": w.speaker} if w.speaker is not None else {})} for w in event.words]
     return {"type": "Results", "channel_index": [0, channels], "duration": round(event.end - event.start, 6),
             "start": event.start, "is_final": final, "speech_final": bool(final and event.speech_final),
-            "channel": {"alternatives": [{"transcript": event.text, "confidence": event.confidence, "words": words}]},
+            "channel": {"alternatives": [{"transcript": event.text, "confidence": event.confidence, "words": words}],
+                        **({"search": [search_to_wire(r) for r in event.search]} if final and event.search else {})},
             "metadata": {"request_id": request_id, "model_info": {"name": model, "version": "stt-notebook", "arch": model},
                          "model_uuid": request_id},
             "from_finalize": bool(final and event.from_finalize)}

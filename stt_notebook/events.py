@@ -7,7 +7,7 @@ frames the relay sends are exactly :func:`to_wire` of these events.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 
@@ -38,8 +38,27 @@ class Interim:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchHit:
+    """Where a ``search`` query was heard (Deepgram's hit: confidence, start, end, snippet)."""
+
+    confidence: float
+    start: float
+    end: float
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    hits: tuple[SearchHit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Final:
-    """Settled text: never changes again. ``speech_final`` closes the utterance."""
+    """Settled text: never changes again. ``speech_final`` closes the utterance.
+
+    ``tokens``: the recognizer's own words where the text stage rewrote them (Korean morphemes
+    before spacing, marked numbers), for research; ``search``: hits of the ``search`` option."""
 
     text: str
     confidence: float
@@ -48,6 +67,8 @@ class Final:
     words: tuple[Word, ...] = ()
     speech_final: bool = False
     from_finalize: bool = False
+    tokens: tuple[Word, ...] = ()
+    search: tuple[SearchResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +111,14 @@ def shift(event: Event, offset: float) -> Event:
         return event
 
     def w(x: Word) -> Word:
-        return Word(x.text, round(x.start + offset, 3), round(x.end + offset, 3), x.confidence, x.speaker, x.punctuated)
+        return replace(x, start=round(x.start + offset, 3), end=round(x.end + offset, 3))
 
     if isinstance(event, Final):
-        return Final(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
-                     tuple(map(w, event.words)), event.speech_final, event.from_finalize)
+        hits = lambda r: SearchResult(r.query, tuple(  # noqa: E731
+            SearchHit(h.confidence, round(h.start + offset, 3), round(h.end + offset, 3), h.snippet) for h in r.hits))
+        return replace(event, start=round(event.start + offset, 3), end=round(event.end + offset, 3),
+                       words=tuple(map(w, event.words)), tokens=tuple(map(w, event.tokens)),
+                       search=tuple(map(hits, event.search)))
     if isinstance(event, Interim):
         return Interim(event.text, event.confidence, round(event.start + offset, 3), round(event.end + offset, 3),
                        tuple(map(w, event.words)))
@@ -124,6 +148,17 @@ def word_from_wire(d: dict[str, Any]) -> Word:
                 d.get("speaker"), d.get("punctuated_word"))
 
 
+def search_to_wire(r: SearchResult) -> dict[str, Any]:
+    """Deepgram's shape: ``{"query", "hits": [{"confidence", "start", "end", "snippet"}]}``."""
+    return {"query": r.query, "hits": [{"confidence": round(h.confidence, 4), "start": _r(h.start), "end": _r(h.end),
+                                        "snippet": h.snippet} for h in r.hits]}
+
+
+def search_from_wire(d: dict[str, Any]) -> SearchResult:
+    return SearchResult(str(d["query"]), tuple(SearchHit(float(h["confidence"]), float(h["start"]), float(h["end"]),
+                                                         str(h.get("snippet", ""))) for h in d.get("hits", ())))
+
+
 def to_wire(event: Event, timestamp: float | None = None) -> dict[str, Any]:
     """The server → client frame for ``event``. ``timestamp`` is wall-clock send time."""
     ts = time.time() if timestamp is None else timestamp
@@ -140,6 +175,8 @@ def to_wire(event: Event, timestamp: float | None = None) -> dict[str, Any]:
             "duration": _r(event.end - event.start),
             "timestamp": ts,
             "words": [word_to_wire(w) for w in event.words],
+            **({"tokens": [word_to_wire(w) for w in event.tokens]} if final and event.tokens else {}),
+            **({"search": [search_to_wire(r) for r in event.search]} if final and event.search else {}),
         }
     if isinstance(event, SpeechStarted):
         return {"type": "speech_started", "timestamp": _r(event.timestamp)}
@@ -166,7 +203,9 @@ def from_wire(d: dict[str, Any]) -> Event:
                           end=round(start + float(d["duration"]), 3), words=words)
             if kind == "transcript_final":
                 return Final(**common, speech_final=bool(d.get("speech_final")),
-                             from_finalize=bool(d.get("from_finalize")))
+                             from_finalize=bool(d.get("from_finalize")),
+                             tokens=tuple(word_from_wire(w) for w in d.get("tokens", ())),
+                             search=tuple(search_from_wire(r) for r in d.get("search", ())))
             return Interim(**common)
         if kind == "speech_started":
             return SpeechStarted(float(d["timestamp"]))

@@ -20,6 +20,7 @@ from .config import SAMPLE_RATE, StreamConfig
 from .engines import Engine, EngineStream, choose_engine_name, get_engine, preload
 from .errors import ConfigError, EngineError, STTError
 from .events import Error, Event, to_wire
+from .text import TextStage
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class Session:
         if self.record_events:
             self._jsonl = open(self.record_events, "a", encoding="utf-8")
         self._stream = engine.stream(self.config)
-        self._reader = asyncio.get_running_loop().create_task(self._read(self._stream))
+        text = TextStage(self.config, self.engine_name)  # written Korean, Deepgram's text options
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._stream, text))
 
     async def send(self, pcm: bytes) -> None:
         """Feed PCM16 16 kHz mono audio; waits while the engine is behind."""
@@ -167,10 +169,10 @@ class Session:
         return self.transcript
 
     # -- fan-out --
-    async def _read(self, stream: EngineStream) -> None:
+    async def _read(self, stream: EngineStream, text: TextStage) -> None:
         try:
             async for event in stream:
-                self._publish(event)
+                self._publish(text.apply(event))
         except Exception as e:  # a broken stream still ends the session cleanly
             log.exception("engine stream failed")
             self._publish(Error("ENGINE_ERROR", f"engine stream failed: {e}"))

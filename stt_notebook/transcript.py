@@ -24,6 +24,7 @@ LOW_CONFIDENCE = 0.6
 UTTERANCE_COLUMNS = ["utterance", "start", "end", "text", "confidence", "speaker", "n_words"]
 WORD_COLUMNS = ["utterance", "word", "start", "end", "confidence", "speaker"]
 INTERIM_COLUMNS = ["seq", "utterance", "text", "start", "end", "confidence"]
+SEARCH_COLUMNS = ["utterance", "query", "start", "end", "confidence", "snippet"]
 
 
 class Transcript:
@@ -115,6 +116,23 @@ class Transcript:
                  "confidence": w.confidence, "speaker": w.speaker}
                 for i, finals in enumerate(self._utterances) for f in finals for w in f.words]
         return _frame(rows, WORD_COLUMNS)
+
+    @property
+    def tokens(self) -> pd.DataFrame:
+        """The recognizer's own words before the text stage (Korean morphemes, marked numbers):
+        the same columns as ``words``; where the stage changed nothing, the words themselves."""
+        rows = [{"utterance": i, "word": w.display, "start": w.start, "end": w.end,
+                 "confidence": w.confidence, "speaker": w.speaker}
+                for i, finals in enumerate(self._utterances) for f in finals for w in (f.tokens or f.words)]
+        return _frame(rows, WORD_COLUMNS)
+
+    @property
+    def search(self) -> pd.DataFrame:
+        """Hits of the ``search`` option: query, start, end, confidence, snippet, utterance."""
+        rows = [{"utterance": i, "query": r.query, "start": h.start, "end": h.end, "confidence": h.confidence,
+                 "snippet": h.snippet}
+                for i, finals in enumerate(self._utterances) for f in finals for r in f.search for h in r.hits]
+        return _frame(rows, SEARCH_COLUMNS)
 
     @property
     def interims(self) -> pd.DataFrame:

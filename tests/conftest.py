@@ -25,11 +25,25 @@ def _clips(lang: str) -> list[tuple[Path, str]]:
 
 KO_CLIPS = _clips("ko")
 EN_CLIPS = _clips("en")
+PAUSE_CLIPS = _clips("en_pauses")
+
+
+def with_pauses(clips: list[tuple[Path, str]], pause: float = 1.5, tail: float = 2.0) -> tuple[bytes, str]:
+    """Clips joined by ``pause`` seconds of silence, and ``tail`` seconds after the last: speech as a
+    person dictates it, in phrases. Returns PCM16 16 kHz and the joined reference."""
+    from stt_notebook import audio
+
+    silence = bytes(int(pause * audio.SAMPLE_RATE) * 2)
+    pcm = silence.join(audio.load_pcm16(path) for path, _ in clips) + bytes(int(tail * audio.SAMPLE_RATE) * 2)
+    return pcm, " ".join(ref for _, ref in clips)
 
 
 def squash_ko(text: str) -> str:
-    """Korean scoring form: no whitespace, no punctuation (Zeroth spacing is irregular)."""
-    return re.sub(r"[\s\W_]+", "", text)
+    """Korean scoring form: numerals read aloud (the references write 이천 십 팔 년 for 2018년), no
+    whitespace, no punctuation (Zeroth spacing is irregular)."""
+    from stt_notebook.text.korean import sino_korean
+
+    return re.sub(r"[\s\W_]+", "", re.sub(r"\d+", lambda m: sino_korean(int(m.group())), text))
 
 
 def normalise_en(text: str) -> str:

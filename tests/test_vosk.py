@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 
 from stt_notebook import Final, Interim, SpeechStarted, UtteranceEnd, audio
-from stt_notebook.engines.vosk import clean_token, sino_korean
+from stt_notebook.text.korean import plain as clean_token, sino_korean
 
 from .conftest import KO_CLIPS, check_words, corpus_cer, squash_ko, stream_events
 

@@ -110,6 +110,9 @@ def _load(future: concurrent.futures.Future, name: str, language: str, model: st
     try:
         instance = get_engine(name, language, model)
         instance.load(StreamConfig(language=language, model=model))
+        from ..text import prepare
+
+        prepare(language, name)  # Korean spacing loads with the engine, not on the first words
     except BaseException as e:
         future.set_exception(e)
     else:

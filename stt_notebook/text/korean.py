@@ -1,0 +1,184 @@
+"""Written Korean from a recognizer's tokens: numerals where the recognizer marked numbers, and
+standard spacing (eojeol) restored with kiwipiepy, merged back into timed words.
+
+The Vosk Korean model writes morphemes apart (``정말 로 손 을``), marks a spoken digit as ``[3]``
+and a number word as ``(천)``. Only runs holding such a mark become digits: an unmarked ``이``
+is as often a particle as a two.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import replace
+from typing import Iterable
+
+from ..events import Word
+
+DIGITS = {"영": 0, "공": 0, "일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "륙": 6, "칠": 7, "팔": 8, "구": 9}
+SMALL_UNITS = {"십": 10, "백": 100, "천": 1000}
+BIG_UNITS = {"만": 10**4, "억": 10**8, "조": 10**12}
+# what a number reads with, attached to it as written Korean does (3월, 2018년, 5명)
+COUNTERS = ("년", "월", "일", "시", "분", "초", "명", "개", "원", "번", "살", "세", "차", "회", "층", "호", "주", "달",
+            "대", "권", "장", "쪽", "위", "배", "퍼센트", "도", "킬로", "미터", "센티", "그램", "달러", "인분", "건")
+
+_BRACKETED = re.compile(r"^\[(\d+)\]$")
+_PARENTHESISED = re.compile(r"^\(([^()]+)\)$")
+_LEFTOVER = re.compile(r"<[^>]*>|[\[\]()]")
+
+
+def sino_korean(n: int) -> str:
+    """3 → 삼, 2018 → 이천십팔, 10000 → 만: how a Korean reads a number aloud."""
+    if n == 0:
+        return "영"
+    names = "영일이삼사오육칠팔구"
+
+    def below_10000(k: int) -> str:
+        out = []
+        for unit, value in (("천", 1000), ("백", 100), ("십", 10)):
+            d, k = divmod(k, value)
+            if d:
+                out.append(("" if d == 1 else names[d]) + unit)
+        return "".join(out) + (names[k] if k else "")
+
+    out = []
+    for unit, value in (("조", 10**12), ("억", 10**8), ("만", 10**4)):
+        d, n = divmod(n, value)
+        if d:
+            out.append(("" if d == 1 and unit == "만" else below_10000(d)) + unit)
+    return "".join(out) + (below_10000(n) if n else "")
+
+
+def parse_sino_korean(text: str) -> int | None:
+    """이천십팔 → 2018; None when ``text`` is not a well-formed Sino-Korean numeral."""
+    if not text:
+        return None
+    total, group, digit = 0, 0, None
+    last_small, last_big = 10**5, 10**13
+    for ch in text:
+        if ch in DIGITS:
+            if digit is not None:
+                return None  # two digits in a row: not one number
+            digit = DIGITS[ch]
+        elif ch in SMALL_UNITS:
+            value = SMALL_UNITS[ch]
+            if value >= last_small:
+                return None
+            group += (1 if digit is None else digit) * value
+            digit, last_small = None, value
+        elif ch in BIG_UNITS:
+            value = BIG_UNITS[ch]
+            if value >= last_big:
+                return None
+            group += digit or 0
+            total += (group or 1) * value
+            group, digit, last_small, last_big = 0, None, 10**5, value
+        else:
+            return None
+    return total + group + (digit or 0)
+
+
+def _marked(token: str) -> str | None:
+    """The Hangul reading of a token the recognizer marked as a number, else None."""
+    if m := _BRACKETED.match(token):
+        return sino_korean(int(m.group(1)))
+    if (m := _PARENTHESISED.match(token)) and parse_sino_korean(m.group(1)) is not None:
+        return m.group(1)
+    return None
+
+
+def plain(token: str) -> str:
+    """A token with the recognizer's marks read back as Hangul (``[3]`` → 삼); '' to drop it."""
+    if (reading := _marked(token)) is not None:
+        return reading
+    return _LEFTOVER.sub("", _PARENTHESISED.sub(lambda m: m.group(1), token)).strip()
+
+
+def _merge(words: list[Word], text: str) -> Word:
+    return Word(text, words[0].start, words[-1].end, min(w.confidence for w in words), words[0].speaker)
+
+
+def numerals(tokens: Iterable[Word]) -> list[Word]:
+    """Marked number runs as digits, their counter attached: ``[3] 월`` → ``3월``,
+    ``이 (천) (십) 팔 년`` → ``2018년``. Unmarked tokens are never read as numbers."""
+    tokens = list(tokens)
+    out: list[Word] = []
+    i, prev_plain = 0, False  # prev_plain: out[-1] is tokens[i - 1], as it was
+    while i < len(tokens):
+        if _marked(tokens[i].text) is None:
+            out.append(replace(tokens[i], text=plain(tokens[i].text)))
+            i, prev_plain = i + 1, True
+            continue
+        start, end = i, i + 1  # the run [start, end): marked tokens and the bare numerals they bind
+        while end < len(tokens) and _marked(tokens[end].text) is not None:
+            end += 1
+        reading = lambda a, b: "".join(_marked(t.text) or t.text for t in tokens[a:b])  # noqa: E731
+        if (prev_plain and tokens[start - 1].text in DIGITS and reading(start, end)[0] in SMALL_UNITS
+                and parse_sino_korean(reading(start - 1, end)) is not None):
+            start -= 1  # 이 (천) …: a digit before a marked unit multiplies it
+            out.pop()
+        while end < len(tokens) and tokens[end].text and all(c in DIGITS or c in SMALL_UNITS for c in tokens[end].text) \
+                and parse_sino_korean(reading(start, end + 1)) is not None:
+            end += 1  # … (십) 팔: the ones after the marked units
+        prev_plain = False
+        value = parse_sino_korean(reading(start, end))
+        if value is None:  # marks that do not make one number: read them as words
+            out += [replace(t, text=plain(t.text)) for t in tokens[start:end]]
+            i = end
+            continue
+        run = tokens[start:end]
+        text = str(value)
+        if end < len(tokens) and tokens[end].text.startswith(COUNTERS):
+            run, text = run + [tokens[end]], text + plain(tokens[end].text)
+            end += 1
+        out.append(_merge(run, text))
+        i = end
+    return [w for w in out if w.text]
+
+
+class Spacer:
+    """Standard spacing for Korean text (kiwipiepy), loaded once per process: ~1 s to load and
+    ~1.5 s for its first sentence, so it is warmed when the engine loads, never on a user's words."""
+
+    _instance: "Spacer | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        from kiwipiepy import Kiwi
+
+        self._kiwi = Kiwi()
+        self._use = threading.Lock()  # one analysis at a time per process (sessions run in several threads)
+        self.space("안녕 하세요")
+
+    @classmethod
+    def shared(cls) -> "Spacer":
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def space(self, text: str) -> str:
+        with self._use:
+            return self._kiwi.space(text, reset_whitespace=False).strip()
+
+
+def spaced_words(words: list[Word], spacer: Spacer) -> list[Word]:
+    """``words`` re-cut at the spaces of written Korean: tokens joined into eojeol (start of the first,
+    end of the last, the lowest confidence), a token split where spacing splits it (times shared by
+    its characters). Characters never change; if the spacer changed any, the words stay as they were."""
+    if not words:
+        return words
+    spaced = spacer.space(" ".join(w.text for w in words))
+    owners = [(k, c) for k, w in enumerate(words) for c in range(len(w.text))]  # each character's word
+    if spaced.replace(" ", "") != "".join(w.text for w in words):
+        return words
+    out, pos = [], 0
+    for piece in spaced.split():
+        chars = owners[pos:pos + len(piece)]
+        pos += len(piece)
+        (first, a), (last, b) = chars[0], chars[-1]
+        covered = words[first:last + 1]
+        at = lambda w, i: w.start + (w.end - w.start) * i / len(w.text)  # noqa: E731
+        out.append(Word(piece, round(at(words[first], a), 3), round(at(words[last], b + 1), 3),
+                        min(w.confidence for w in covered), words[first].speaker))
+    return out
