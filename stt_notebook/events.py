@@ -92,6 +92,12 @@ class Error:
 Event = Union[Interim, Final, SpeechStarted, UtteranceEnd, Error]
 
 
+def merged(words: list[Word], text: str) -> Word:
+    """One word made of several (tokens joined into an eojeol, a replaced phrase): first start,
+    last end, and the lowest confidence: a word is as doubtful as its weakest part."""
+    return Word(text, words[0].start, words[-1].end, min(w.confidence for w in words), words[0].speaker)
+
+
 def mean_confidence(words: tuple[Word, ...] | list[Word]) -> float:
     return sum(w.confidence for w in words) / len(words) if words else 0.0
 

@@ -112,18 +112,14 @@ class Transcript:
 
     @property
     def words(self) -> pd.DataFrame:
-        rows = [{"utterance": i, "word": w.display, "start": w.start, "end": w.end,
-                 "confidence": w.confidence, "speaker": w.speaker}
-                for i, finals in enumerate(self._utterances) for f in finals for w in f.words]
+        rows = [_word_row(i, w) for i, finals in enumerate(self._utterances) for f in finals for w in f.words]
         return _frame(rows, WORD_COLUMNS)
 
     @property
     def tokens(self) -> pd.DataFrame:
         """The recognizer's own words before the text stage (Korean morphemes, marked numbers):
         the same columns as ``words``; where the stage changed nothing, the words themselves."""
-        rows = [{"utterance": i, "word": w.display, "start": w.start, "end": w.end,
-                 "confidence": w.confidence, "speaker": w.speaker}
-                for i, finals in enumerate(self._utterances) for f in finals for w in (f.tokens or f.words)]
+        rows = [_word_row(i, w) for i, finals in enumerate(self._utterances) for f in finals for w in (f.tokens or f.words)]
         return _frame(rows, WORD_COLUMNS)
 
     @property
@@ -253,6 +249,11 @@ class Transcript:
 
 def mean_confidence_of(finals: list[Final]) -> float:
     return sum(f.confidence for f in finals) / len(finals) if finals else 0.0
+
+
+def _word_row(utterance: int, w: Word) -> dict[str, Any]:
+    return {"utterance": utterance, "word": w.display, "start": w.start, "end": w.end, "confidence": w.confidence,
+            "speaker": w.speaker}
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:

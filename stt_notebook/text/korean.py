@@ -13,7 +13,7 @@ import threading
 from dataclasses import replace
 from typing import Iterable
 
-from ..events import Word
+from ..events import Word, merged
 
 DIGITS = {"영": 0, "공": 0, "일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "륙": 6, "칠": 7, "팔": 8, "구": 9}
 SMALL_UNITS = {"십": 10, "백": 100, "천": 1000}
@@ -94,10 +94,6 @@ def plain(token: str) -> str:
     return _LEFTOVER.sub("", _PARENTHESISED.sub(lambda m: m.group(1), token)).strip()
 
 
-def _merge(words: list[Word], text: str) -> Word:
-    return Word(text, words[0].start, words[-1].end, min(w.confidence for w in words), words[0].speaker)
-
-
 def numerals(tokens: Iterable[Word]) -> list[Word]:
     """Marked number runs as digits, their counter attached: ``[3] 월`` → ``3월``,
     ``이 (천) (십) 팔 년`` → ``2018년``. Unmarked tokens are never read as numbers."""
@@ -131,7 +127,7 @@ def numerals(tokens: Iterable[Word]) -> list[Word]:
         if end < len(tokens) and tokens[end].text.startswith(COUNTERS):
             run, text = run + [tokens[end]], text + plain(tokens[end].text)
             end += 1
-        out.append(_merge(run, text))
+        out.append(merged(run, text))
         i = end
     return [w for w in out if w.text]
 
@@ -177,8 +173,6 @@ def spaced_words(words: list[Word], spacer: Spacer) -> list[Word]:
         chars = owners[pos:pos + len(piece)]
         pos += len(piece)
         (first, a), (last, b) = chars[0], chars[-1]
-        covered = words[first:last + 1]
-        at = lambda w, i: w.start + (w.end - w.start) * i / len(w.text)  # noqa: E731
-        out.append(Word(piece, round(at(words[first], a), 3), round(at(words[last], b + 1), 3),
-                        min(w.confidence for w in covered), words[first].speaker))
+        at = lambda w, i: round(w.start + (w.end - w.start) * i / len(w.text), 3)  # noqa: E731
+        out.append(replace(merged(words[first:last + 1], piece), start=at(words[first], a), end=at(words[last], b + 1)))
     return out

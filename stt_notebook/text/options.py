@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..events import SearchHit, SearchResult, Word
+from dataclasses import replace
+
+from ..events import SearchHit, SearchResult, Word, merged
 
 # A short list per language; Deepgram's own filter is not published. Matched on whole words.
 PROFANITY = {
@@ -40,9 +42,8 @@ def replace_words(words: list[Word], pairs: list[tuple[str, str]]) -> list[Word]
         for find, to in pairs:
             n = len(find.split())
             if normal(" ".join(w.text for w in words[i:i + n])) == find:
-                run = words[i:i + n]
                 if to:
-                    out.append(Word(to, run[0].start, run[-1].end, min(w.confidence for w in run), run[0].speaker))
+                    out.append(merged(words[i:i + n], to))
                 i += n
                 break
         else:
@@ -60,7 +61,7 @@ def censor(words: list[Word], language: str) -> list[Word]:
         hit = next((bad for bad in listed if key == bad or (language == "ko" and key.startswith(bad))), None)
         if hit:
             mask = lambda t: t[0] + "*" * (len(hit) - 1) + t[len(hit):] if t else t  # noqa: E731
-            w = Word(mask(w.text), w.start, w.end, w.confidence, w.speaker, w.punctuated and mask(w.punctuated))
+            w = replace(w, text=mask(w.text), punctuated=w.punctuated and mask(w.punctuated))
         out.append(w)
     return out
 
