@@ -5,6 +5,8 @@
     t.utterances, t.words, t.plot_confidence(), t.to_srt()
 """
 
+from typing import Any
+
 from .api import transcribe
 from .batch import BatchResult, transcribe_many
 from .config import StreamConfig
@@ -34,5 +36,7 @@ def __getattr__(name: str):  # the widget pulls in ipywidgets: import it only wh
     raise AttributeError(f"module 'stt_notebook' has no attribute {name!r}")
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "stt_notebook.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server import STTExtension
+
+    return [{"module": "stt_notebook.server", "app": STTExtension}]

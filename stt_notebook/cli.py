@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--key", default=None, help="require this key (Authorization: Token KEY); default: accept any")
     d.add_argument("--idle-timeout", type=float, default=10.0, help="close 1011 (NET-0001) after this silence")
+    d.add_argument("--allow-cloud", action="store_true",
+                   help="let authenticated clients reach Deepgram's cloud with this machine's DEEPGRAM_API_KEY "
+                        "(needs --key; off: only the offline engines answer, whatever the environment holds)")
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
@@ -266,7 +269,7 @@ def cmd_serve_deepgram(args: argparse.Namespace) -> int:
 
     from .deepgram_server import DeepgramCompatServer
 
-    server = DeepgramCompatServer(key=args.key, idle_timeout=args.idle_timeout)
+    server = DeepgramCompatServer(key=args.key, idle_timeout=args.idle_timeout, allow_cloud=args.allow_cloud)
     print(f"serving Deepgram's /v1/listen at ws://{args.host}:{args.port}/v1/listen "
           f"({'token required' if args.key else 'no auth'}); Ctrl-C stops", file=sys.stderr, flush=True)
     asyncio.run(server.serve(args.host, args.port))

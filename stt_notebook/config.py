@@ -14,6 +14,22 @@ from typing import Any
 from .errors import ConfigError
 
 SAMPLE_RATE = 16000
+MAX_TEXT = 256  # characters in one text option (a language, a model name, a search phrase)
+MAX_LIST = 100  # strings in one list option (keyterm, search, replace, …)
+_FLAGS = {"multichannel", "interim_results", "punctuate", "smart_format", "no_delay", "numerals", "profanity_filter",
+          "filler_words", "dictation", "diarize", "detect_entities", "vad_events", "mip_opt_out"}
+_TEXTS = {"language", "model", "encoding", "version"}
+_LISTS = {"redact", "keywords", "keyterm", "search", "replace", "tag"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    """A client's value in an error message: short, so an error never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -49,23 +65,38 @@ class StreamConfig:
     mip_opt_out: bool = False
 
     def __post_init__(self) -> None:
+        """Every option's type and range, checked here once for every wire: a client's
+        ``"1500"``, ``1e400`` or a megabyte of text is an INVALID_CONFIG, never a crash later."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _LISTS:
+                items = (value,) if isinstance(value, str) else value
+                if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+                    raise ConfigError(f"{f.name} must be a string or a list of strings, not {_shown(value)}.")
+                if len(items) > MAX_LIST or any(len(v) > MAX_TEXT for v in items):
+                    raise ConfigError(f"{f.name} takes at most {MAX_LIST} strings of {MAX_TEXT} characters.")
+                object.__setattr__(self, f.name, tuple(items))
+            elif f.name in _FLAGS and not isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be true or false, not {_shown(value)}.")
+            elif f.name in _TEXTS and not (value is None and f.default is None) and (
+                    not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT):
+                raise ConfigError(f"{f.name} must be a non-empty string of at most {MAX_TEXT} characters, "
+                                  f"not {_shown(value)}.")
+        for name, low, high in (("sample_rate", 8000, 192000), ("channels", 1, 8)):
+            if not _is_int(getattr(self, name)) or not low <= getattr(self, name) <= high:
+                raise ConfigError(f"{name} must be an integer from {low} to {high}, not {_shown(getattr(self, name))}.")
+        if self.utterance_end_ms is not None and (not _is_int(self.utterance_end_ms)
+                                                  or not 1000 <= self.utterance_end_ms <= 5000):
+            raise ConfigError(f"utterance_end_ms must be an integer from 1000 to 5000, not {_shown(self.utterance_end_ms)}.")
+        if not (self.endpointing is None or isinstance(self.endpointing, bool)
+                or (_is_int(self.endpointing) and 0 <= self.endpointing <= 60000)):
+            raise ConfigError(f"endpointing must be milliseconds (0 to 60000), true or false, not {_shown(self.endpointing)}.")
+        if not isinstance(self.extra, dict) or len(self.extra) > MAX_LIST or not all(
+                isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_TEXT for k, v in self.extra.items()):
+            raise ConfigError(f"extra must map at most {MAX_LIST} names to strings, not {_shown(self.extra)}.")
         if self.encoding != "linear16":
-            raise ConfigError(f"encoding {self.encoding!r} is not supported here.",
+            raise ConfigError(f"encoding {_shown(self.encoding)} is not supported here.",
                               hint="Send 16-bit little-endian PCM (encoding='linear16').")
-        if not isinstance(self.sample_rate, int) or not 8000 <= self.sample_rate <= 192000:
-            raise ConfigError(f"sample_rate must be an integer between 8000 and 192000, not {self.sample_rate!r}.")
-        if not isinstance(self.channels, int) or not 1 <= self.channels <= 8:
-            raise ConfigError(f"channels must be 1..8, not {self.channels!r}.")
-        if self.utterance_end_ms is not None and not 1000 <= int(self.utterance_end_ms) <= 5000:
-            raise ConfigError(f"utterance_end_ms must be 1000..5000, not {self.utterance_end_ms!r}.")
-        if not self.language or not isinstance(self.language, str):
-            raise ConfigError("language must be a language code such as 'ko' or 'en'.")
-        for name in ("redact", "keywords", "keyterm", "search", "replace", "tag"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
-            elif not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
 
     @classmethod
     def check_names(cls, options: dict[str, Any]) -> None:
@@ -73,11 +104,12 @@ class StreamConfig:
         unknown = sorted(set(options) - known)
         if not unknown:
             return
-        guesses = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.75) for name in unknown}
+        names = [str(name)[:24] for name in unknown[:3]] + ([f"{len(unknown) - 3} more"] if len(unknown) > 3 else [])
+        guesses = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.75) for name in names}
         if all(guesses.values()):
-            raise ConfigError(f"unknown option(s): {', '.join(unknown)}.",
+            raise ConfigError(f"unknown option(s): {', '.join(names)}.",
                               hint=" ".join(f"Did you mean {g[0]!r} for {name!r}?" for name, g in guesses.items()))
-        raise ConfigError(f"unknown option(s): {', '.join(unknown)}.", hint=f"Known options: {', '.join(sorted(known))}.")
+        raise ConfigError(f"unknown option(s): {', '.join(names)}.", hint=f"Known options: {', '.join(sorted(known))}.")
 
     @classmethod
     def from_options(cls, **options: Any) -> "StreamConfig":

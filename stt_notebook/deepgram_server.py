@@ -15,6 +15,8 @@ import datetime
 import hmac
 import json
 import logging
+import os
+import signal
 import uuid
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
@@ -23,20 +25,34 @@ import numpy as np
 
 from .audio import StreamResampler
 from .deepgram_protocol import NET0001, config_from_query, event_message, metadata_message
-from .errors import ConfigError, STTError
+from .engines import choose_engine_name, get_engine
+from .errors import ConfigError, ErrorCode, STTError
 from .session import Session
 
 log = logging.getLogger(__name__)
+_DRAIN = object()
+DRAIN_QUIET = 0.2  # seconds without a frame after SIGTERM: what the client sent is all in
 
 
 class DeepgramCompatServer:
     """``await server.serve(host, port)``; ``key=None`` accepts any client."""
 
-    def __init__(self, key: str | None = None, idle_timeout: float = 10.0, engine: str = "auto"):
+    def __init__(self, key: str | None = None, idle_timeout: float = 10.0, engine: str = "auto",
+                 allow_cloud: bool = False, drain_timeout: float = 10.0):
+        """``allow_cloud``: let clients reach Deepgram's cloud with this machine's key. Off by default:
+        an offline endpoint must never spend the operator's key for whoever connects; on, it needs
+        ``key`` (clients authenticate first)."""
+        if allow_cloud and not key:
+            raise STTError("Serving the cloud engine needs client authentication.",
+                           hint="Pass --key KEY (clients send Authorization: Token KEY), or leave --allow-cloud off.",
+                           code=ErrorCode.INVALID_CONFIG)
         self.key = key
         self.idle_timeout = idle_timeout
         self.engine = engine
+        self.allow_cloud = allow_cloud
+        self.drain_timeout = drain_timeout
         self.port: int | None = None
+        self._draining: asyncio.Event | None = None  # set on SIGTERM: streams finish what they have, then 1001
 
     def __repr__(self) -> str:
         return f"<DeepgramCompatServer auth={'token' if self.key else 'off'} idle_timeout={self.idle_timeout}s>"
@@ -72,8 +88,13 @@ class DeepgramCompatServer:
         if not ok:
             return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "INVALID_AUTH", "Invalid credentials.", request_id)
         try:
-            connection.dg_config = config_from_query(parse_qsl(url.query, keep_blank_values=True))
-        except ConfigError as e:
+            connection.dg_config = config = config_from_query(parse_qsl(url.query, keep_blank_values=True))
+            connection.dg_engine = choose_engine_name(self.engine, config.language, cloud=self.allow_cloud)
+            if connection.dg_engine == "deepgram" and not self.allow_cloud:
+                raise ConfigError("This endpoint serves the offline engines only.")
+            if not get_engine(connection.dg_engine, config.language).supports(config.language):
+                raise ConfigError(f"No engine here knows language {config.language!r}.")
+        except STTError as e:  # a bad query, or a language no engine here knows: 400, before upgrading
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "Bad Request", str(e), request_id)
         connection.dg_subprotocol = subprotocol
         return None
@@ -93,17 +114,19 @@ class DeepgramCompatServer:
         model = config.model or "nova-2"
         resample = StreamResampler(config.sample_rate)
         outbox: asyncio.Queue = asyncio.Queue()
-        session = Session(self.engine, config.language, None, config=config.with_options(sample_rate=16000))
+        session = Session(connection.dg_engine, config.language, None, config=config.with_options(sample_rate=16000))
         session.subscribe(lambda e: outbox.put_nowait(event_message(e, request_id, model)))
         sender = asyncio.create_task(self._send_all(connection, outbox))
         close = (1000, "")
         try:
             await session.start()
             while True:
-                try:
-                    message = await asyncio.wait_for(connection.recv(), self.idle_timeout)
-                except asyncio.TimeoutError:
+                message = await self._next(connection)
+                if message is None:
                     close = (1011, NET0001)
+                    break
+                if message is _DRAIN:
+                    close = (1001, "server shutting down")
                     break
                 if isinstance(message, bytes):
                     if not message:
@@ -118,8 +141,11 @@ class DeepgramCompatServer:
                     continue
                 try:
                     kind = json.loads(message).get("type")
-                except (ValueError, AttributeError):
-                    kind = None
+                except (ValueError, AttributeError, RecursionError):  # malformed: say so, keep the stream
+                    outbox.put_nowait({"type": "Error", "variant": "SchemaError",  # Deepgram's variant for it
+                                       "description": "Could not parse a text message as JSON; it was ignored.",
+                                       "message": "Could not parse a text message as JSON; it was ignored."})
+                    continue
                 if kind == "Finalize":
                     await session.finalize()
                 elif kind == "CloseStream":
@@ -141,6 +167,23 @@ class DeepgramCompatServer:
             await sender
             await connection.close(*close)
 
+    async def _next(self, connection):
+        """The next client frame; None after ``idle_timeout`` of silence; _DRAIN once the server
+        stops and the frames already on their way are read."""
+        if self._draining.is_set():
+            try:
+                return await asyncio.wait_for(connection.recv(), DRAIN_QUIET)
+            except asyncio.TimeoutError:
+                return _DRAIN
+        receive = asyncio.ensure_future(connection.recv())
+        drain = asyncio.ensure_future(self._draining.wait())
+        done, _ = await asyncio.wait({receive, drain}, timeout=self.idle_timeout, return_when=asyncio.FIRST_COMPLETED)
+        drain.cancel()
+        if receive in done:
+            return receive.result()  # a closed connection raises here, as recv() does
+        receive.cancel()  # recv() is cancellation-safe: no frame is lost
+        return await self._next(connection) if drain in done else None
+
     @staticmethod
     async def _send_all(connection, outbox: asyncio.Queue) -> None:
         import websockets
@@ -155,12 +198,27 @@ class DeepgramCompatServer:
         """Serve until cancelled. ``port=0`` picks a free port (see ``self.port``)."""
         import websockets
 
+        if self.allow_cloud:
+            upstream = urlsplit(os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com"))
+            if upstream.port == port and upstream.hostname in ("127.0.0.1", "localhost", "::1", host):
+                raise STTError("DEEPGRAM_URL points at this server itself: every stream would loop back here.",
+                               hint="Unset DEEPGRAM_URL to reach Deepgram's cloud.", code=ErrorCode.INVALID_CONFIG)
+
+        self._draining = asyncio.Event()
+        loop = asyncio.get_running_loop()
         async with websockets.serve(self._handle, host, port, process_request=self._process_request,
                                     process_response=self._process_response, max_size=None) as server:
             self.port = server.sockets[0].getsockname()[1]
+            stopped = loop.create_future()
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread: no signals
+                loop.add_signal_handler(signal.SIGTERM, lambda: stopped.done() or stopped.set_result(None))
             if ready is not None:
                 ready.set()
-            await asyncio.Future()
+            await stopped
+            # SIGTERM: accept nothing new; every stream finalizes what it received, sends it, closes 1001
+            server.close(close_connections=False)
+            self._draining.set()
+            await asyncio.wait_for(server.wait_closed(), self.drain_timeout)
 
 
 class LocalDeepgram:

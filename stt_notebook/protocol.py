@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -19,6 +20,7 @@ from .errors import ConfigError, ErrorCode
 from .events import Error, to_wire
 
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an engine or model name: never a path
 ENGINE_KEYS = ("engine", "model")
 
 
@@ -54,17 +56,26 @@ class ProtocolError:
 ClientMessage = Union[Start, Audio, Stop, ProtocolError]
 
 
+def too_large(size: int, max_bytes: int) -> ProtocolError:
+    return ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"Frame of {size} bytes exceeds the {max_bytes}-byte limit.",
+                         {"max_bytes": max_bytes})
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_frame(frame: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> ClientMessage:
-    """One client frame → a message, or a :class:`ProtocolError`. Never raises."""
+    """One client frame → a message, or a :class:`ProtocolError`. Never raises, whatever the frame."""
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return parse_binary(bytes(frame), max_bytes)
-    if len(frame) > max_bytes:
-        return ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"Frame of {len(frame)} bytes exceeds the {max_bytes}-byte limit.",
-                             {"max_bytes": max_bytes})
+    size = len(frame) if len(frame) * 4 <= max_bytes else len(frame.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:  # the limit is on bytes: a Hangul character is three of them
+        return too_large(size, max_bytes)
     try:
-        message = json.loads(frame)
-    except (json.JSONDecodeError, RecursionError) as e:
-        return ProtocolError(ErrorCode.INVALID_JSON, f"Text frames must be JSON: {e}.")
+        message = json.loads(frame, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as e:  # ValueError: bad JSON, NaN, an integer of 5,000 digits
+        return ProtocolError(ErrorCode.INVALID_JSON, f"Text frames must be JSON ({type(e).__name__}).")
     if not isinstance(message, dict):
         return ProtocolError(ErrorCode.INVALID_MESSAGE, "A message must be a JSON object with a 'type'.")
     kind = message.get("type")
@@ -74,14 +85,13 @@ def parse_frame(frame: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) ->
         return parse_audio_data(message, max_bytes)
     if kind == "stop_transcription":
         return Stop()
-    return ProtocolError(ErrorCode.INVALID_MESSAGE, f"Unknown message type {kind!r}.",
+    return ProtocolError(ErrorCode.INVALID_MESSAGE, "Unknown message type.",  # never the client's text back
                          {"expected": ["start_transcription", "audio_data", "stop_transcription"]})
 
 
 def parse_binary(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> ClientMessage:
     if len(frame) > max_bytes:
-        return ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"Frame of {len(frame)} bytes exceeds the {max_bytes}-byte limit.",
-                             {"max_bytes": max_bytes})
+        return too_large(len(frame), max_bytes)
     if len(frame) % 2:
         return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
                              f"Binary frames carry 16-bit PCM: {len(frame)} bytes is not a whole number of samples.")
@@ -94,8 +104,8 @@ def parse_audio_data(message: dict[str, Any], max_bytes: int) -> ClientMessage:
         return ProtocolError(ErrorCode.INVALID_MESSAGE, "audio_data needs 'audio': base64 of PCM16 16 kHz mono.")
     try:
         pcm = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as e:
-        return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"'audio' is not valid base64: {e}.")
+    except (binascii.Error, ValueError):
+        return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, "'audio' is not valid base64.")
     timestamp = message.get("timestamp")
     if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))):
         return ProtocolError(ErrorCode.INVALID_MESSAGE, "'timestamp' must be a number.")
@@ -115,8 +125,10 @@ def parse_start(config: Any) -> ClientMessage:
     options = {k: v for k, v in config.items() if k not in ENGINE_KEYS}
     engine = config.get("engine", "auto")
     model = config.get("model")
-    if not isinstance(engine, str) or (model is not None and not isinstance(model, str)):
-        return ProtocolError(ErrorCode.INVALID_CONFIG, "'engine' and 'model' must be strings.")
+    if not isinstance(engine, str) or not NAME.fullmatch(engine) or (
+            model is not None and (not isinstance(model, str) or not NAME.fullmatch(model))):
+        return ProtocolError(ErrorCode.INVALID_CONFIG, "'engine' and 'model' must be names such as 'vosk' or "
+                             "'tiny.en' (the server offers its engines and models; never a path).")
     if options.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE or options.get("channels", 1) != 1:
         return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
                              f"This relay takes PCM16 at {SAMPLE_RATE} Hz mono; resample before sending.",
@@ -125,8 +137,8 @@ def parse_start(config: Any) -> ClientMessage:
         stream_config = StreamConfig.from_options(model=model, **options)
     except ConfigError as e:
         return ProtocolError(e.code, str(e))
-    except (TypeError, ValueError) as e:
-        return ProtocolError(ErrorCode.INVALID_CONFIG, f"Invalid config: {e}.")
+    except (TypeError, ValueError, OverflowError) as e:
+        return ProtocolError(ErrorCode.INVALID_CONFIG, f"Invalid config ({type(e).__name__}).")
     return Start(engine, model, stream_config)
 
 

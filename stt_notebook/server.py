@@ -17,21 +17,22 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from jupyter_server.utils import url_path_join
+from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
 from .audio import duration, pace_delay
-from .errors import ErrorCode, STTError
+from .errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
 from .events import Error, Event, to_wire
 from .kernel_connection import kernel_connection
 from .protocol import Audio, ProtocolError, Start, Stop, parse_frame, summary_frame
 from .session import Session
 
 log = logging.getLogger(__name__)
+DRAIN = object()  # queued behind a connection's frames when the server shuts down
 
 
 class STTRelay(LoggingConfigurable):
@@ -44,7 +45,17 @@ class STTRelay(LoggingConfigurable):
                                      "senders wait (backpressure) until max_queued_frames, then get RATE_LIMITED.")
     burst_seconds = Float(10.0, config=True, help="Audio a client may send ahead of the real-time allowance.")
     max_queued_frames = Int(500, config=True, help="Frames waiting per connection before RATE_LIMITED.")
-    idle_timeout = Float(300.0, config=True, help="Close a connection silent for this many seconds (0: never).")
+    idle_timeout = Float(60.0, config=True, help="Close a connection silent for this many seconds (0: never).")
+    max_connections = Int(64, config=True, help="Open /ws/stt connections; more are refused (HTTP 503).")
+    drain_timeout = Float(10.0, config=True,
+                          help="On shutdown (SIGTERM), seconds to finish what clients already sent: their finals "
+                               "go out, then each connection closes 1001.")
+    engines = List(Unicode(), ["vosk", "whisper", "echo"], config=True,
+                   help="Engines clients may choose. Add 'deepgram' to let clients spend this server's "
+                        "DEEPGRAM_API_KEY ('auto' picks it only then).")
+    models = Dict(Unicode(), Unicode(), config=True,
+                  help="Extra models clients may choose, by name: {'ko-big': '/srv/models/vosk-ko-big'}. "
+                       "Packaged models are offered by their names (ko, tiny.en); a client never sends a path.")
     kernel_nodelay = Bool(True, config=True,
                           help="Turn off Nagle's algorithm on kernel WebSockets, so widget updates reach the "
                                "browser without its ~40 ms delay. False leaves jupyter_server's default.")
@@ -58,8 +69,38 @@ class STTRelay(LoggingConfigurable):
         self.sessions: set[Session] = set()
         self.connections: set["STTSocketHandler"] = set()
 
+    async def drain(self) -> None:
+        """Shutdown: every connection takes the frames it already received, sends their finals and
+        closes 1001; at most ``drain_timeout`` seconds."""
+        connections = list(self.connections)
+        for connection in connections:
+            connection.inbox.put_nowait(DRAIN)
+        closed = [c.closed for c in connections]
+        if closed:
+            await asyncio.wait(closed, timeout=self.drain_timeout)
+        for connection in connections:  # past the bound: close anyway
+            if not connection.closed.done():
+                connection.close(1001, "server shutting down")
+
     def limits(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.trait_names(config=True)}
+        return {name: getattr(self, name) for name in self.trait_names(config=True) if name != "models"}
+
+    def offered(self, start: Start) -> tuple[str, str | None]:
+        """The engine and model a client's Start may have here: names the operator offered, the
+        model resolved to its server path. Anything else is refused alike, so nothing is probed."""
+        from .engines import choose_engine_name
+        from .engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
+
+        engine = choose_engine_name(start.engine, start.config.language, cloud="deepgram" in self.engines)
+        if engine not in self.engines:
+            raise UnknownEngineError(f"The {engine} engine is not offered by this server.",
+                                     hint=f"Choose one of: {', '.join(self.engines)} (or auto).")
+        if start.model is None or start.model in VOSK_PACKAGES or start.model in WHISPER_PACKAGES:
+            return engine, start.model
+        if start.model in self.models:
+            return engine, self.models[start.model]
+        raise ModelNotFoundError("No model by that name is offered by this server.",
+                                 hint=f"Offered: {', '.join([*VOSK_PACKAGES, *WHISPER_PACKAGES, *self.models])}.")
 
 
 class HealthHandler(APIHandler):
@@ -72,14 +113,14 @@ class InfoHandler(APIHandler):
     @web.authenticated
     def get(self) -> None:
         from .doctor import engine_checks
-        from .engines import FACTORIES, deepgram_key_available
+        from .engines import deepgram_key_available
 
         relay: STTRelay = self.settings["stt_relay"]
         engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
         self.finish({
             "version": __version__,
             "engines": engines,
-            "engine_names": sorted(FACTORIES),
+            "engine_names": list(relay.engines),  # what clients may choose here
             "deepgram": deepgram_key_available(),  # whether a key is set; never the key
             "audio": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
             "sessions": {"active": len(relay.sessions), "connections": len(relay.connections)},
@@ -102,6 +143,8 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "execute", "stt")):
             raise web.HTTPError(403)
+        if len(self.relay.connections) >= self.relay.max_connections:
+            raise web.HTTPError(503, "too many /ws/stt connections")
         return await super().get(*args, **kwargs)
 
     @property
@@ -112,6 +155,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open(*args, **kwargs)
         self.set_nodelay(True)
         self.inbox: asyncio.Queue = asyncio.Queue()
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.audio_started = 0.0
         self.relay.connections.add(self)
         self.worker = asyncio.get_running_loop().create_task(self._work())
@@ -130,6 +174,8 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def on_close(self) -> None:
         self.relay.connections.discard(self)
+        if hasattr(self, "closed") and not self.closed.done():
+            self.closed.set_result(None)
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         if self.worker is not None:
@@ -144,9 +190,10 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if self.ws_connection is None or self.ws_connection.is_closing():
             return
         try:
-            self.write_message(json.dumps(frame, ensure_ascii=False))
+            written = self.write_message(json.dumps(frame, ensure_ascii=False))
         except WebSocketClosedError:
-            pass
+            return
+        written.add_done_callback(_retrieved)  # a client that vanished fails the write: that is not an error here
 
     def send_error_frame(self, code: str, message: str, details: dict | None = None,
                          retry_after: float | None = None) -> None:
@@ -187,12 +234,16 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             await self.session.send(message.pcm)
         elif isinstance(message, Stop):
             await self._stop()
+        elif message is DRAIN:  # the server is stopping: what came before this is finalized, then 1001
+            await self._stop()
+            self.close(1001, "server shutting down")
 
     async def _start(self, start: Start) -> None:
         if len(self.relay.sessions) >= self.relay.max_sessions:
             raise STTError(f"The server already runs {self.relay.max_sessions} transcription sessions.",
                            hint="Try again later, or raise c.STTRelay.max_sessions.", code=ErrorCode.TOO_MANY_SESSIONS)
-        session = Session(start.engine, start.config.language, start.model, config=start.config)
+        engine, model = self.relay.offered(start)
+        session = Session(engine, start.config.language, model, config=start.config)
         session.subscribe(self._on_event)
         self.relay.sessions.add(session)
         try:
@@ -240,18 +291,29 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.close(1000, "idle timeout")
 
 
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    relay = STTRelay(parent=serverapp)
-    web_app = serverapp.web_app
-    web_app.settings["stt_relay"] = relay
-    base = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", [
-        (url_path_join(base, "stt", "health"), HealthHandler),
-        (url_path_join(base, "stt", "info"), InfoHandler),
-        (url_path_join(base, "ws", "stt"), STTSocketHandler),
-    ])
-    settings = web_app.settings
-    settings["kernel_websocket_connection_class"] = kernel_connection(
-        settings["kernel_websocket_connection_class"], nodelay=relay.kernel_nodelay,
-        quiet_status=relay.quiet_audio_status)
-    serverapp.log.info("stt-notebook: /ws/stt relay ready")
+def _retrieved(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class STTExtension(ExtensionApp):
+    """The server extension as a Jupyter ExtensionApp: the server calls ``stop_extension`` on
+    shutdown (SIGTERM included), after it stopped accepting connections, so streams drain."""
+
+    name = "stt_notebook"
+    load_other_extensions = True
+
+    def initialize_settings(self) -> None:
+        relay = STTRelay(parent=self.serverapp)  # configured as c.STTRelay.…, as before
+        settings = self.serverapp.web_app.settings
+        settings["stt_relay"] = self.relay = relay
+        settings["kernel_websocket_connection_class"] = kernel_connection(
+            settings["kernel_websocket_connection_class"], nodelay=relay.kernel_nodelay,
+            quiet_status=relay.quiet_audio_status)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend([("stt/health", HealthHandler), ("stt/info", InfoHandler), ("ws/stt", STTSocketHandler)])
+        self.serverapp.log.info("stt-notebook: /ws/stt relay ready")
+
+    async def stop_extension(self) -> None:
+        await self.relay.drain()

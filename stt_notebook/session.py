@@ -172,6 +172,8 @@ class Session:
     async def _read(self, stream: EngineStream, text: TextStage) -> None:
         try:
             async for event in stream:
+                if (loading := text.waits_for(event)) is not None:
+                    await asyncio.wrap_future(loading)  # the Korean spacer, on a cold start: later events queue
                 self._publish(text.apply(event))
         except Exception as e:  # a broken stream still ends the session cleanly
             log.exception("engine stream failed")

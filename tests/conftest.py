@@ -135,7 +135,7 @@ def run_jupyter_server(workdir: Path, relay_config: dict, env: dict | None = Non
                 if proc.poll() is not None:
                     raise RuntimeError((workdir / "server.log").read_text())
                 time.sleep(0.2)
-        yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt", "root": root}
+        yield {"port": port, "http": url, "ws": f"ws://127.0.0.1:{port}{BASE}ws/stt", "root": root, "pid": proc.pid}
     finally:
         proc.terminate()
         proc.wait(10)

@@ -51,15 +51,16 @@ def deepgram_key_available() -> bool:
     return bool(read_key())
 
 
-def choose_engine_name(engine: str, language: str) -> str:
-    """The engine ``auto`` means for this language, or ``engine`` checked against the known ones."""
+def choose_engine_name(engine: str, language: str, cloud: bool = True) -> str:
+    """The engine ``auto`` means for this language, or ``engine`` checked against the known ones.
+    ``cloud=False``: ``auto`` never means Deepgram (a server whose operator did not offer it)."""
     if engine != "auto":
         if engine not in FACTORIES:
             close = difflib.get_close_matches(engine, ["auto", *FACTORIES], n=1, cutoff=0.6)
             raise UnknownEngineError(f"Unknown engine {engine!r}." + (f" Did you mean engine={close[0]!r}?" if close else ""),
                                      hint=f"Choose one of: auto, {', '.join(sorted(FACTORIES))} (echo is a diagnostic engine).")
         return engine
-    if "deepgram" in FACTORIES and deepgram_key_available():
+    if cloud and "deepgram" in FACTORIES and deepgram_key_available():
         return "deepgram"
     base = language.split("-")[0].lower()
     if base not in OFFLINE_BY_LANGUAGE:
@@ -110,13 +111,14 @@ def _load(future: concurrent.futures.Future, name: str, language: str, model: st
     try:
         instance = get_engine(name, language, model)
         instance.load(StreamConfig(language=language, model=model))
-        from ..text import prepare
-
-        prepare(language, name)  # Korean spacing loads with the engine, not on the first words
     except BaseException as e:
         future.set_exception(e)
-    else:
-        future.set_result(instance)
+        return
+    future.set_result(instance)
+    from ..text import prepare
+
+    # then Korean spacing (kiwipiepy holds the GIL ~0.8 s while it loads: after the engine, not beside it)
+    prepare(language, name)
 
 
 __all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "FACTORIES",

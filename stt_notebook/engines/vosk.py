@@ -64,6 +64,7 @@ class RecognizerPool:
         self._spares = POOL_SPARES if spares is None else spares
         self._ready: collections.deque = collections.deque()
         self._warming = False  # a chain of _warm_next calls is under way
+        self._active = 0  # streams holding a recognizer of this pool
         self._lock = threading.Lock()
 
     def _new(self):
@@ -83,8 +84,9 @@ class RecognizerPool:
         return rec
 
     def _warm_next(self) -> None:
-        """Warm one spare, then the next: one at a time, so warming never takes more than one
-        core from the streams that are decoding (four at once made a cold start 1.5 s later)."""
+        """Warm one spare, then the next, while no stream of this pool decodes: one at a time, so a
+        cold start does not wait behind four warm-ups on two cores, and never beside a decoding
+        stream, whose words it can change (Vosk is not bit-exact beside concurrent work on its model)."""
         try:
             rec = self._warmed()
         except BaseException:
@@ -92,7 +94,7 @@ class RecognizerPool:
             raise
         with self._lock:
             self._ready.append(rec)
-            more = len(self._ready) < self._spares
+            more = len(self._ready) < self._spares and not self._active
             self._warming = more
         if more:
             decode_executor().submit(self._warm_next)
@@ -100,7 +102,7 @@ class RecognizerPool:
     def fill(self, wait: bool = False) -> None:
         """Warm spares up to the pool size in the background (``wait``: one here and now if none is ready)."""
         with self._lock:
-            if self._warming or len(self._ready) >= self._spares:
+            if self._warming or len(self._ready) >= self._spares or (self._active and not wait):
                 return
             self._warming = True
             now = wait and not self._ready
@@ -109,13 +111,24 @@ class RecognizerPool:
         else:
             decode_executor().submit(self._warm_next)
 
+    def release(self) -> None:
+        """A stream is done with its recognizer: spares are warmed again once none decodes."""
+        with self._lock:
+            self._active -= 1
+        self.fill()
+
     def take(self) -> tuple[Any, float]:
         """A warmed recognizer and the seconds its clock is ahead. When none is ready one is warmed
         here: every stream starts from the same state, so the same audio gives the same words."""
         with self._lock:
             rec = self._ready.popleft() if self._ready else None
-        self.fill()
+            self._active += 1
         return (rec if rec is not None else self._warmed()), WARM_SECONDS
+
+
+def _free(rec: Any, pool: RecognizerPool) -> None:
+    del rec  # the last reference: Kaldi frees it here, in a decode thread
+    pool.release()
 
 
 class VoskEngine(Engine):
@@ -183,12 +196,15 @@ class VoskStream(ThreadedStream):
                 self._quiet_until = self._position
             if rec.AcceptWaveform(step):
                 events += self._final(json.loads(rec.Result()), from_finalize=False)
-            elif ((self.config.interim_results or self.config.vad_events) and i + STEP_BYTES >= len(pcm)
-                  and self._position - self._partial_at >= PARTIAL_EVERY):
-                # a partial costs a best-path walk: at most one per 100 ms of audio, and when
-                # catching up only after the last step
-                self._partial_at = self._position
-                events += self._partial(json.loads(rec.PartialResult()))
+                continue
+            # Vosk's final words depend on when partials were taken (its lattice is determinized
+            # incrementally), so one is taken after every step, whatever the chunking or options:
+            # the same audio gives the same words at any speed. It costs nothing measurable.
+            partial = rec.PartialResult()
+            if ((self.config.interim_results or self.config.vad_events) and i + STEP_BYTES >= len(pcm)
+                    and self._position - self._partial_at >= PARTIAL_EVERY):
+                self._partial_at = self._position  # interims: when catching up, only after the last step
+                events += self._partial(json.loads(partial))
         return events
 
     def _flush(self, final: bool) -> list[Event]:
@@ -197,7 +213,14 @@ class VoskStream(ThreadedStream):
         events = self._final(json.loads(self._rec.FinalResult()), from_finalize=True)
         if final:
             self._rec = None  # freeing a recognizer is slow: do it here, in the decode thread, not the loop
+            self._pool.release()
         return events
+
+    async def abort(self) -> None:
+        await super().abort()
+        if self._rec is not None:  # the client vanished mid-stream: free the recognizer off the loop
+            rec, self._rec = self._rec, None
+            decode_executor().submit(_free, rec, self._pool)
 
     def _partial(self, result: dict[str, Any]) -> list[Event]:
         text = " ".join(t for t in result.get("partial", "").split() if t != "<unk>")

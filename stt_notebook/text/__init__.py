@@ -9,6 +9,7 @@ that neither the engine nor this stage honours is reported once, by name.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import warnings
 from dataclasses import fields, replace
@@ -59,9 +60,9 @@ def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
 
 
 def prepare(language: str, engine: str) -> None:
-    """Load what the stage needs for this language (with the engine, never on the first words)."""
+    """Start loading what the stage needs for this language, beside the engine (not waited for)."""
     if engine in BY_ENGINE and language.split("-")[0].lower() == "ko":
-        korean.Spacer.shared()
+        korean.Spacer.loading()
 
 
 class TextStage:
@@ -76,12 +77,19 @@ class TextStage:
         self.pairs = options.parse_pairs(config.replace)
         self.unsupported = report_unsupported(config, engine)
 
-    def words(self, tokens: Iterable[Word]) -> list[Word]:
+    def waits_for(self, event: Event) -> concurrent.futures.Future | None:
+        """What must be loaded before ``event`` can be rewritten: a Final waits for the Korean
+        spacer (the caller awaits this instead of blocking its loop); an early Interim does not."""
+        if self.active and self.spacing and isinstance(event, Final) and not korean.Spacer.loading().done():
+            return korean.Spacer.loading()
+        return None
+
+    def words(self, tokens: Iterable[Word], interim: bool = False) -> list[Word]:
         words = list(tokens)
         if self.korean:
             words = korean.numerals(words) if self.numerals else [
                 replace(w, text=korean.plain(w.text)) for w in words if korean.plain(w.text)]
-            if self.spacing:
+            if self.spacing and not (interim and not korean.Spacer.loading().done()):  # first interims: unspaced
                 words = korean.spaced_words(words, korean.Spacer.shared())
         words = options.replace_words(words, self.pairs)
         if self.config.profanity_filter:
@@ -99,6 +107,6 @@ class TextStage:
                            tokens=event.words if changed else (), search=options.search(words, self.config.search))
         if isinstance(event, Interim):
             words = self.words(event.words or [Word(t, event.start, event.end, event.confidence)
-                                               for t in event.text.split()])
+                                               for t in event.text.split()], interim=True)
             return replace(event, text=join_words(words), words=tuple(words) if event.words else ())
         return event

@@ -1,0 +1,60 @@
+"""SIGTERM mid-stream: the audio a client already sent yields its finals, then the server closes
+1001 — on the Jupyter relay (/ws/stt) and on serve-deepgram (/v1/listen)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+
+import websockets
+
+from stt_notebook import audio
+
+from .conftest import KO_CLIPS, TOKEN, corpus_cer, run_jupyter_server
+from .test_hostile import serve_deepgram
+
+SPOKEN = 4.0  # seconds of the clip sent before the server is told to stop
+
+
+def clip() -> tuple[bytes, str]:
+    path, reference = KO_CLIPS[7]
+    return audio.load_pcm16(path)[: int(SPOKEN * audio.SAMPLE_RATE) * 2], reference
+
+
+async def test_sigterm_drains_relay_streams_with_finals_then_1001(tmp_path):
+    pcm, reference = clip()
+    with run_jupyter_server(tmp_path, {}) as server:
+        async with websockets.connect(server["ws"], additional_headers={"Authorization": f"token {TOKEN}"}) as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
+            for frame in audio.frames(pcm, 100):
+                await ws.send(frame)
+            await asyncio.sleep(0.5)
+            os.kill(server["pid"], signal.SIGTERM)  # no stop_transcription: the server is going away
+            frames = [json.loads(m) async for m in ws]
+            code = ws.close_code
+    heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
+    assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, heard  # the first half, heard
+    assert frames[-1]["type"] == "transcription_stopped" and code == 1001
+
+
+async def test_sigterm_drains_serve_deepgram_streams_with_finals_then_1001():
+    pcm, reference = clip()
+    proc, url = serve_deepgram({})
+    try:
+        async with websockets.connect(f"{url}/v1/listen?language=ko&encoding=linear16&sample_rate=16000") as ws:
+            for frame in audio.frames(pcm, 100):
+                await ws.send(frame)
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            messages = [json.loads(m) async for m in ws]
+            code = ws.close_code
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    heard = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in messages
+                     if m["type"] == "Results" and m["is_final"])
+    assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, heard
+    assert messages[-1]["type"] == "Metadata" and code == 1001
