@@ -305,7 +305,7 @@ class STTExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         relay = STTRelay(parent=self.serverapp)  # configured as c.STTRelay.…, as before
-        settings = self.serverapp.web_app.settings
+        settings = self.settings  # copied from the web app before, and written back over it after, this call
         settings["stt_relay"] = self.relay = relay
         settings["kernel_websocket_connection_class"] = kernel_connection(
             settings["kernel_websocket_connection_class"], nodelay=relay.kernel_nodelay,
