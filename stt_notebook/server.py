@@ -19,7 +19,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -128,6 +128,20 @@ class InfoHandler(APIHandler):
         })
 
 
+class CheckedTextProtocol(WebSocketProtocol13):
+    """Tornado drops the TCP connection, with no close frame, on a text frame that is not UTF-8;
+    here that is bad input like any other: an INVALID_MESSAGE error, and the connection goes on."""
+
+    def _handle_message(self, opcode: int, data: bytes) -> Any:
+        if opcode == 0x1 and not self._frame_compressed:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.handler.send_error_frame(ErrorCode.INVALID_MESSAGE, "Text frames must be UTF-8.")  # type: ignore[attr-defined]
+                return None
+        return super()._handle_message(opcode, data)
+
+
 class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One client connection; at most one running Session at a time."""
 
@@ -146,6 +160,12 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if len(self.relay.connections) >= self.relay.max_connections:
             raise web.HTTPError(503, "too many /ws/stt connections")
         return await super().get(*args, **kwargs)
+
+    def get_websocket_protocol(self) -> Any:
+        protocol = super().get_websocket_protocol()
+        if type(protocol) is WebSocketProtocol13:
+            protocol.__class__ = CheckedTextProtocol  # same state, one method more careful
+        return protocol
 
     @property
     def relay(self) -> STTRelay:

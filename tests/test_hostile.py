@@ -98,6 +98,12 @@ async def test_hostile_frames_get_small_coded_errors_and_the_server_keeps_transc
             await ws.send('{"type": "stop_transcription"}')
             while (reply := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "transcription_stopped":
                 assert reply["type"] == "error" and len(json.dumps(reply)) < 1000, reply
+    async with connect(server) as ws:  # a text frame that is not UTF-8: Tornado alone would drop the connection
+        await ws.send(b'{"type": "\xff\xfe"}', text=True)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert reply["type"] == "error" and reply["code"] == "INVALID_MESSAGE"
+        await ws.send('{"type": "stop_transcription"}')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "transcription_stopped"
     async with connect(server) as ws:  # a client that sends and never reads
         for _ in range(150):
             await ws.send('{"type":"' + "B" * 200_000 + '"}')
