@@ -111,7 +111,7 @@ def test_zeroth_reads_as_written_korean(zeroth):
     assert "정말로 손을" in srt
 
 
-def test_numerals_off_gives_the_spoken_form(ko_clip):
+def test_numerals_off_gives_the_spoken_form():
     path = next(p for p, _ in KO_CLIPS if p.name == "104_003_0019.flac")
     plain = transcribe(path, language="ko", smart_format=False, numerals=False, progress=False)
     assert "삼" in plain.text and "3월" not in plain.text

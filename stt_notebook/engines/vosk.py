@@ -54,8 +54,9 @@ class RecognizerPool:
     """Recognizers whose first decode is already paid for.
 
     A fresh KaldiRecognizer spends ~1 s of CPU on its first real decode, so streams that start
-    together stall each other. The pool warms spares on 1 s of silence in the decode threads, off
-    any stream's path; a warmed recognizer's clock starts at ``WARM_SECONDS``, which its stream
+    together stall each other. The pool warms spares on 1 s of silence in a decode thread, one at
+    a time and only while none of its streams decodes (beside a decoding stream it can change that
+    stream's words); a warmed recognizer's clock starts at ``WARM_SECONDS``, which its stream
     subtracts. Recognizers are never reused across streams (no adaptation leaks between users).
     """
 

@@ -42,7 +42,8 @@ TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this len
 MIN_DECODE = 1.0  # seconds of window before the first interim decode (shorter ones decode badly)
 COMMIT_MARGIN = 0.3  # seconds: words ending this close to the window's end are not committed yet
 CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip interim decodes
-BEAM_INTERIM, BEAM_FINAL = 5, 5  # beam search costs little beside tiny.en's encoder (benchmarks/pauses.py)
+BEAM = 5  # beam search, interims and finals alike: it costs little beside tiny.en's encoder (benchmarks/pauses.py)
+END_PAD = 0.2  # seconds of audio kept after the VAD's end of speech when an utterance is decoded
 NO_SPEECH = 0.6  # a segment Whisper itself judges this likely to be silence is not words
 HALLUCINATION_SILENCE = 0.5  # faster-whisper skips silences this long around a suspected hallucination
 UNSURE_TAIL = 0.4  # mean word probability under which a closing decode's last sentence is padding
@@ -236,18 +237,18 @@ class WhisperStream(ThreadedStream):
             self._window_start += drop / SAMPLE_RATE
 
     # -- decoding --
-    def _decode(self, speech_end: float | None = None, beam: int = BEAM_INTERIM, pad: float = 0.2) -> list[Word]:
+    def _decode(self, speech_end: float | None = None) -> list[Word]:
         """Words of the open window; with ``speech_end`` (closing an utterance) only up to it."""
         audio = self._window
         if speech_end is not None:
-            audio = audio[: max(0, int((speech_end + pad - self._window_start) * SAMPLE_RATE))]
+            audio = audio[: max(0, int((speech_end + END_PAD - self._window_start) * SAMPLE_RATE))]
         if len(audio) < SAMPLE_RATE // 10:
             return []
         # context is only text whose audio is gone: prompting with words the audio still holds
         # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
         prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
         segments, _ = self._model.transcribe(
-            audio, language=self._language, beam_size=beam, temperature=0.0, word_timestamps=True,
+            audio, language=self._language, beam_size=BEAM, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False,
             hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords)
         words = []
@@ -310,7 +311,7 @@ class WhisperStream(ThreadedStream):
         return [self._final(words, speech_final=False)]
 
     def _close_utterance(self, t: float, from_finalize: bool) -> list[Event]:
-        words = self._decode(speech_end=t, beam=BEAM_FINAL)
+        words = self._decode(speech_end=t)
         self._drop_until(t)
         committed, self._committed, self._hypothesis = self._committed, [], []
         if words:
