@@ -207,6 +207,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                                 on_event=view, **options)
         if not streaming:
             out.write(render(transcript, args.format))
+        if (level := transcript.input_level) is not None and level.quiet:
+            raised = f"; it was raised by {level.gain_db:.0f} dB before recognition" if level.gain_db > 0 else ""
+            print(f"warning: {args.file} is very quiet (its speech is near {level.speech_dbfs:.0f} dBFS){raised}. "
+                  "Record closer to the microphone or raise its input level for better results.", file=sys.stderr)
         for query, hits in transcript.search.groupby("query", sort=False):  # --option search=…
             at = ", ".join(f"{start:.1f}s" for start in hits.start)
             print(f"search {query}: {len(hits)} hit{'s' if len(hits) > 1 else ''} at {at}", file=sys.stderr)

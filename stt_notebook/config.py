@@ -14,9 +14,10 @@ from typing import Any
 from .errors import ConfigError
 
 SAMPLE_RATE = 16000
+LOCAL_OPTIONS = frozenset({"auto_gain"})  # this project's own options: never sent to Deepgram
 MAX_TEXT = 256  # characters in one text option (a language, a model name, a search phrase)
 MAX_LIST = 100  # strings in one list option (keyterm, search, replace, …)
-_FLAGS = {"multichannel", "interim_results", "punctuate", "smart_format", "no_delay", "numerals", "profanity_filter",
+_FLAGS = {"auto_gain", "multichannel", "interim_results", "punctuate", "smart_format", "no_delay", "numerals", "profanity_filter",
           "filler_words", "dictation", "diarize", "detect_entities", "vad_events", "mip_opt_out"}
 _TEXTS = {"language", "model", "encoding", "version"}
 _LISTS = {"redact", "keywords", "keyterm", "search", "replace", "tag"}
@@ -63,6 +64,9 @@ class StreamConfig:
     extra: dict[str, str] = field(default_factory=dict, hash=False)
     version: str | None = None
     mip_opt_out: bool = False
+    auto_gain: bool = True
+    """Ours, not Deepgram's: raise quiet speech before an offline engine that needs it
+    (:mod:`stt_notebook.level`). Never sent to Deepgram."""
 
     def __post_init__(self) -> None:
         """Every option's type and range, checked here once for every wire: a client's

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
-from .config import StreamConfig
+from .config import LOCAL_OPTIONS, StreamConfig
 from .errors import ConfigError, ErrorCode
 from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, search_from_wire, search_to_wire
 
@@ -49,7 +49,7 @@ def build_query(config: StreamConfig) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = [("model", config.model or DEFAULT_MODEL)]
     for f in fields(StreamConfig):
         name, value = f.name, getattr(config, f.name)
-        if name in ("model", "extra") or value is None or value is True and name == "endpointing":
+        if name in ("model", "extra") or name in LOCAL_OPTIONS or value is None or value is True and name == "endpointing":
             continue
         if isinstance(value, tuple):
             pairs += [(name, str(v)) for v in value]

@@ -20,6 +20,7 @@ from .config import SAMPLE_RATE, StreamConfig
 from .engines import Engine, EngineStream, choose_engine_name, get_engine, preload
 from .errors import ConfigError, EngineError, STTError
 from .events import Error, Event, to_wire
+from .level import InputLevel, LevelStage
 from .text import TextStage
 from .transcript import Transcript
 
@@ -54,6 +55,7 @@ class Session:
         self._reader: asyncio.Task | None = None
         self._wav = None
         self._jsonl = None
+        self._level = LevelStage(apply=False)
         self.audio_seconds = 0.0
 
     def __repr__(self) -> str:
@@ -79,6 +81,11 @@ class Session:
 
     # -- lifecycle --
     @property
+    def input_level(self) -> InputLevel:
+        """The input's speech level, the gain applied and any warning (too quiet, clipping)."""
+        return self._level.level
+
+    @property
     def running(self) -> bool:
         return self._reader is not None and not self._reader.done()
 
@@ -96,6 +103,7 @@ class Session:
         if self.record_events:
             self._jsonl = open(self.record_events, "a", encoding="utf-8")
         self._stream = engine.stream(self.config)
+        self._level = await asyncio.to_thread(LevelStage, self.config.auto_gain and engine.auto_gain)  # quiet speech raised
         text = TextStage(self.config, self.engine_name)  # written Korean, Deepgram's text options
         self._reader = asyncio.get_running_loop().create_task(self._read(self._stream, text))
 
@@ -104,9 +112,9 @@ class Session:
         if self._stream is None:
             await self.start()
         assert self._stream is not None
-        await self._stream.send(pcm)
+        await self._stream.send(self._level(pcm))
         if self._wav is not None:
-            self._wav.buffer_write(pcm, dtype="int16")
+            self._wav.buffer_write(pcm, dtype="int16")  # what was received, not what was raised
         self.audio_seconds += audio.duration(pcm)
 
     async def finalize(self) -> None:
@@ -122,6 +130,7 @@ class Session:
             await reader
         self._stream = self._reader = None
         self._close_recordings()
+        self.transcript.input_level = self.input_level
         return self.transcript
 
     async def abort(self) -> None:

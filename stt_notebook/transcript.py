@@ -17,6 +17,7 @@ import pandas as pd
 
 from .events import (Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, from_wire,
                      join_words, mean_confidence, to_wire)
+from .level import InputLevel
 
 FORMAT_VERSION = 1
 LOW_CONFIDENCE = 0.6
@@ -33,6 +34,7 @@ class Transcript:
     def __init__(self, events: Iterable[Event] = (), *, language: str | None = None,
                  engine: str | None = None, source: str | None = None):
         self.language, self.engine, self.source = language, engine, source
+        self.input_level: InputLevel | None = None  # the input's speech level and gain, once a session ends
         self.events: list[Event] = []
         self.finals: list[Final] = []
         self.interim: Interim | None = None

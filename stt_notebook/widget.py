@@ -66,6 +66,10 @@ class LiveTranscriber(anywidget.AnyWidget):
     Deepgram-named stream options (endpointing, interim_results, diarize, …). Changes to
     ``language``, ``engine`` or ``options`` apply from the next recording.
 
+    The browser's ``echo_cancellation``, ``noise_suppression`` and ``auto_gain_control`` are off by
+    default (the recognizer hears the voice as spoken); quiet speech is raised in the kernel
+    (``auto_gain``), and the cell says when the input stays too quiet or clips.
+
     ``w.transcript`` grows while recording; ``w.stop()`` finalizes, drains and returns it.
     Recording again continues the same transcript, its times running on.
     """
@@ -82,10 +86,17 @@ class LiveTranscriber(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     frame_ms = traitlets.Int(100).tag(sync=True)
     low_confidence = traitlets.Float(LOW_CONFIDENCE).tag(sync=True)  # the timeline's threshold line
+    input_advice = traitlets.Unicode("").tag(sync=True)  # "Your microphone is very quiet — …" while it is
+    # the browser's own processing of the microphone (getUserMedia constraints): off by default, so the
+    # recognizer hears the voice itself; the kernel's level stage raises quiet speech instead
+    echo_cancellation = traitlets.Bool(False).tag(sync=True)
+    noise_suppression = traitlets.Bool(False).tag(sync=True)
+    auto_gain_control = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, language: str = "ko", engine: str = "auto", source: str | os.PathLike = "browser", *,
                  model: str | None = None, device: int | str | None = None, frame_ms: int = 100,
-                 updates_per_second: float = 20.0, **options: Any):
+                 updates_per_second: float = 20.0, echo_cancellation: bool = False,
+                 noise_suppression: bool = False, auto_gain_control: bool = False, **options: Any):
         StreamConfig.from_options(language=language, model=model, **options)  # bad options fail here
         kind = source if source in ("browser", "sounddevice") else "file"
         if kind == "file" and not Path(source).is_file():
@@ -93,6 +104,8 @@ class LiveTranscriber(anywidget.AnyWidget):
                            hint='Pass source="browser", source="sounddevice" or the path of an audio file.',
                            code=ErrorCode.FILE_NOT_FOUND)
         super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms,
+                         echo_cancellation=echo_cancellation, noise_suppression=noise_suppression,
+                         auto_gain_control=auto_gain_control,
                          engine_name=choose_engine_name(engine, language), source_kind=kind,
                          source_label=Path(source).name if kind == "file" else str(device or kind))
         self.source, self.device, self.model, self.options = source, device, model, dict(options)
@@ -267,8 +280,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.status, self.message = ("loading" if loading else "starting"), ""
         self.engine_name = self.transcript.engine = self.session.engine_name
         self._frames, self._stop_capture = asyncio.Queue(), asyncio.Event()
-        self._run = asyncio.run_coroutine_threadsafe(
-            self._record(self.session, self._source(self._frames, self._stop_capture)), self._loop)
+        source = self._advised(self.session, self._source(self._frames, self._stop_capture))
+        self._run = asyncio.run_coroutine_threadsafe(self._record(self.session, source), self._loop)
 
     def _end(self) -> None:
         self._stop_capture.set()  # a kernel-side source stops capturing, then drains
@@ -307,6 +320,14 @@ class LiveTranscriber(anywidget.AnyWidget):
         from .microphone import microphone_frames
 
         return self._metered(microphone_frames(self.device, self.frame_ms, until=stop))
+
+    async def _advised(self, session: Session, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """After each frame the session took: tell the person when their input stays too quiet or clips."""
+        self.input_advice = ""
+        async for frame in frames:
+            yield frame
+            if (advice := session.input_level.advice) != self.input_advice:
+                self.input_advice = advice
 
     async def _metered(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Kernel-side sources drive the page's level meter (the browser meters its own microphone)."""

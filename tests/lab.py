@@ -25,15 +25,21 @@ ARTIFACTS = Path(os.environ.get("STT_ARTIFACTS", Path(__file__).parent.parent / 
 FAKE_MIC_RATE = 48000
 
 
-def fake_microphone_wav(clip: Path, out: Path, lead: float = 1.0, tail: float = 3.0) -> Path:
-    """``clip`` padded with silence: the fake device starts playing when capture starts."""
+def fake_microphone_wav(clips: Path | list[Path], out: Path, lead: float = 1.0, tail: float = 3.0,
+                        pause: float = 1.0, gain_db: float = 0.0) -> Path:
+    """``clips`` (one or several, ``pause`` seconds apart) padded with silence, ``gain_db`` louder or
+    quieter: the fake device starts playing when capture starts."""
     assert "%" not in str(out), "Chromium splits the fake-capture switch on '%'"
     import soxr
 
-    speech = soxr.resample(audio.load_audio(clip), audio.SAMPLE_RATE, FAKE_MIC_RATE)
-    silence = np.zeros(int(FAKE_MIC_RATE * lead), dtype=np.float32)
-    sf.write(out, np.concatenate([silence, speech, np.zeros(int(FAKE_MIC_RATE * tail), np.float32)]),
-             FAKE_MIC_RATE, subtype="PCM_16")
+    def silence(seconds: float) -> np.ndarray:
+        return np.zeros(int(FAKE_MIC_RATE * seconds), dtype=np.float32)
+
+    parts = [silence(lead)]
+    for clip in clips if isinstance(clips, list) else [clips]:
+        parts += [soxr.resample(audio.load_audio(clip), audio.SAMPLE_RATE, FAKE_MIC_RATE), silence(pause)]
+    parts[-1] = silence(tail)
+    sf.write(out, np.concatenate(parts) * 10 ** (gain_db / 20), FAKE_MIC_RATE, subtype="PCM_16")
     return out
 
 

@@ -105,3 +105,42 @@ def test_a_file_source_ends_at_rest_with_one_line_per_utterance(lab):
         kernel = cell_json(page, 3)
     assert kernel["status"] == "idle"
     assert lines == kernel["utterances"]  # the live view's lines are the utterances table's rows
+
+
+def _record_in_lab(lab, wav, seconds: float, name: str):
+    """Open the notebook, record the fake microphone for ``seconds``, stop; the page and the kernel's words."""
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, "live.ipynb")
+        run_cell(page, 0)
+        page.get_by_role("button", name="Start recording").click(timeout=90_000)
+        page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
+        time.sleep(seconds)
+        shown = {"advice": page.get_by_label("Input advice").inner_text()}  # while the input is still live
+        page.get_by_role("button", name="Stop recording").click()
+        page.get_by_role("status").filter(has_text="idle").wait_for(timeout=60_000)
+        save_screenshot(page, name)
+        run_cell(page, 1)
+        return shown, cell_json(page, 1)
+
+
+def test_the_browser_microphone_hears_what_a_file_does(lab):
+    """Three Zeroth clips through the fake microphone (44.1 kHz) and through transcribe(): the same
+    words within 2 points of CER."""
+    from stt_notebook import transcribe
+
+    clips = [KO_CLIPS[i] for i in (0, 2, 4)]
+    refs = [" ".join(ref for _, ref in clips)]
+    wav = fake_microphone_wav([c for c, _ in clips], lab["workdir"] / "mic-three.wav")
+    _, kernel = _record_in_lab(lab, wav, audio.duration(audio.load_pcm16(wav)) + 1.0, "live_transcriber_three_clips.png")
+    assert kernel["status"] == "idle" and kernel["errors"] == []
+    filed = transcribe(wav, "ko", progress=False).text
+    browser, file = corpus_cer(refs, ["".join(kernel["words"])]), corpus_cer(refs, [filed])
+    assert browser <= file + 0.02, (browser, file)
+
+
+def test_a_quiet_microphone_is_recognized_and_the_cell_says_it_is_too_quiet(lab):
+    clip, reference = KO_CLIPS[7]
+    wav = fake_microphone_wav(clip, lab["workdir"] / "mic-quiet.wav", gain_db=-30)
+    shown, kernel = _record_in_lab(lab, wav, 1.0 + audio.duration(audio.load_pcm16(clip)), "live_transcriber_quiet.png")
+    assert "very quiet" in shown["advice"] and "move closer" in shown["advice"], shown
+    assert corpus_cer([reference], ["".join(kernel["words"])]) <= 0.20, kernel["words"]

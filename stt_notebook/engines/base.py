@@ -70,6 +70,9 @@ class Engine(abc.ABC):
 
     name: ClassVar[str]
     languages: ClassVar[tuple[str, ...]] = ()
+    auto_gain: ClassVar[bool] = False
+    """Whether quiet input is raised before this engine (``StreamConfig.auto_gain``): set where
+    measured to help (``benchmarks/levels.py``)."""
 
     def load(self, config: StreamConfig) -> None:
         """Load what ``stream(config)`` needs (blocking; the Session runs it in a thread)."""

@@ -80,7 +80,8 @@ async function startCapture(model, store) {
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      audio: { channelCount: 1, echoCancellation: model.get("echo_cancellation"),
+               noiseSuppression: model.get("noise_suppression"), autoGainControl: model.get("auto_gain_control") },
     });
   } catch (e) {
     const why = e.name === "NotAllowedError" ? "Microphone permission was denied: allow it in the browser's site settings and click Start again."
@@ -265,8 +266,12 @@ function render({ model, el, signal }) {
   const bar = h("div", { class: "stt-bar" });
   const button = h("button", { class: "stt-toggle", type: "button" });
   const meter = h("meter", { class: "stt-level", min: "-60", max: "0", low: "-45", high: "-6", optimum: "-20", "aria-label": "Input level" });
+  const gauge = h("span", { class: "stt-gauge" });  // the meter, its "too quiet" and "clipping" regions marked
+  gauge.append(meter, h("span", { class: "stt-zone-quiet", title: "too quiet (below -45 dBFS)" }),
+               h("span", { class: "stt-zone-clip", title: "clipping (above -3 dBFS)" }));
   const status = h("span", { class: "stt-status", role: "status" });
-  bar.append(button, meter, status);
+  bar.append(button, gauge, status);
+  const advice = h("div", { class: "stt-advice", role: "note", "aria-label": "Input advice" });
   const log = h("div", { class: "stt-finals", role: "log", "aria-label": "Transcript" });
   const interim = h("div", { class: "stt-interim", "aria-live": "polite", "aria-label": "Interim text" });
   const canvas = h("canvas", { class: "stt-timeline", role: "img", "aria-label": "Confidence timeline" });
@@ -274,7 +279,7 @@ function render({ model, el, signal }) {
   const timeline = h("figure", { class: "stt-figure" });
   timeline.append(canvas, key.box);
   const errors = h("div", { class: "stt-errors", role: "alert" });
-  root.append(bar, log, interim, timeline, errors);
+  root.append(bar, advice, log, interim, timeline, errors);
   el.append(root);
 
   const STATES = { loading: "loading model…" };
@@ -287,6 +292,8 @@ function render({ model, el, signal }) {
       button.textContent = recording ? "Stop recording" : "Start recording";
       button.classList.toggle("stt-on", recording);
       meter.value = Math.max(-60, store.level);
+      advice.textContent = model.get("input_advice");  // the kernel's words: the input stays too quiet or clips
+      advice.hidden = !advice.textContent;
       const state = model.get("status");
       status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${STATES[state] ?? state}`;
       const low = model.get("low_confidence");
@@ -309,7 +316,7 @@ function render({ model, el, signal }) {
     if (store.capture || model.get("status") === "recording") stopCapture(model, store);
     else startCapture(model, store);
   }, { signal });
-  for (const name of ["status", "engine_name", "language", "source_label", "message", "low_confidence"]) {
+  for (const name of ["status", "engine_name", "language", "source_label", "message", "low_confidence", "input_advice"]) {
     model.on(`change:${name}`, redraw);
   }
   model.on("change:status", () => {   // the kernel stopped (w.stop(), end of file, engine failure)

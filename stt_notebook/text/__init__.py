@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords"}, "echo": set()}
 BY_STAGE = {"smart_format", "numerals", "replace", "search", "profanity_filter"}
 ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "endpointing",
-          "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version"}
+          "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version",
+          "auto_gain"}
 
 
 class UnsupportedOptionWarning(UserWarning):
