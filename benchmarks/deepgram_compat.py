@@ -38,9 +38,11 @@ def event_key(event) -> tuple:
 
 def serve(port: int, log_path: str) -> None:
     """The server side (a child process): serve-deepgram, logging when each event leaves the engine."""
-    import stt_notebook.deepgram_server as server
+    import stt_notebook.wire.listen as listen
+    from stt_notebook.service.app import ServiceConfig
+    from stt_notebook.service.run import serve
 
-    build = server.event_message
+    build = listen.event_message
     log = open(log_path, "a", buffering=1)
 
     def logged(event, *args, **kwargs):
@@ -48,9 +50,9 @@ def serve(port: int, log_path: str) -> None:
             log.write(json.dumps([time.time(), *event_key(event)], ensure_ascii=False) + "\n")
         return build(event, *args, **kwargs)
 
-    server.event_message = logged
+    listen.event_message = logged
     print("ready", flush=True)
-    asyncio.run(server.DeepgramCompatServer(key=KEY).serve("127.0.0.1", port))
+    serve(ServiceConfig(token=KEY), "127.0.0.1", port)
 
 
 async def stream(pcm: bytes) -> list[list]:

@@ -12,7 +12,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import STTError
+from .errors import ErrorCode, STTError
 from .events import Event, Final, Interim, to_wire
 from .transcript import Transcript
 
@@ -29,6 +29,7 @@ examples:
   stt-notebook transcribe call.wav --format jsonl        one /ws/stt frame per line
   stt-notebook transcribe-many "calls/*.wav" -o calls.parquet --workers 2   a corpus → DataFrames
   stt-notebook stream call.wav --url http://127.0.0.1:8888/ --token TOKEN   through Jupyter's /ws/stt
+  stt-notebook serve                                     the service: a page, /ws/stt, /v1/listen, /metrics
   stt-notebook serve-deepgram --port 8080                Deepgram's live API, offline
   DEEPGRAM_API_KEY=x DEEPGRAM_URL=ws://127.0.0.1:8080 stt-notebook transcribe a.wav --engine deepgram
   stt-notebook doctor                                    what is usable here, and why not
@@ -103,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text: interims in place, finals as lines; jsonl: every event as a /ws/stt frame")
 
     d = commands.add_parser(
-        "serve-deepgram", help="serve Deepgram's live /v1/listen protocol from the offline engines",
+        "serve-deepgram", help="serve Deepgram's live /v1/listen protocol from the offline engines (serve, on 8080)",
         description="A Deepgram-compatible /v1/listen WebSocket endpoint backed by the offline engines, "
-                    "so any Deepgram client runs offline: point it at ws://HOST:PORT (e.g. DEEPGRAM_URL).",
+                    "so any Deepgram client runs offline: point it at ws://HOST:PORT (e.g. DEEPGRAM_URL). "
+                    "The same service as `stt-notebook serve`, under its older name and flags.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
@@ -114,6 +116,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--allow-cloud", action="store_true",
                    help="let authenticated clients reach Deepgram's cloud with this machine's DEEPGRAM_API_KEY "
                         "(needs --key; off: only the offline engines answer, whatever the environment holds)")
+
+    v = commands.add_parser(
+        "serve", help="run the standalone service: /ws/stt, /v1/listen, a web page, /health, /info, /metrics",
+        description="The standalone service (uvicorn): WS /ws/stt (the relay's protocol), WS /v1/listen "
+                    "(Deepgram's), GET / (a page: click, speak, read), GET /health, and behind the token "
+                    "GET /info and GET /metrics (Prometheus). SIGTERM finalizes every stream before exiting.",
+        epilog="examples:\n  stt-notebook serve                                  http://127.0.0.1:8001/\n"
+               "  stt-notebook serve --host 0.0.0.0 --token T --workers 2   for a room or a team\n"
+               "  curl -H 'Authorization: token T' http://127.0.0.1:8001/metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (beyond this machine, --token is required)")
+    v.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    v.add_argument("--workers", type=int, default=1, help="worker processes on the one port (each loads its models)")
+    v.add_argument("--token", default=os.environ.get("STT_NOTEBOOK_TOKEN"),
+                   help="clients send 'Authorization: token T', ?token=T or log in on the page "
+                        "(default: $STT_NOTEBOOK_TOKEN; none: open, loopback only)")
+    v.add_argument("--engines", default="vosk,whisper,echo", help="engines clients may choose (comma-separated)")
+    v.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="another site whose pages may open WebSockets here (default: same origin only)")
+    v.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="json: one JSON line per session (id, wire, engine, audio seconds, finals, latency, close code)")
+    v.add_argument("--drain-timeout", type=float, default=10.0, help="seconds SIGTERM waits for streams to finish")
+    v.add_argument("--max-sessions", type=int, default=32, help="transcription sessions per worker, per wire")
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
@@ -269,14 +294,33 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_deepgram(args: argparse.Namespace) -> int:
-    import asyncio
+    """``serve`` under its old name and flags: --key is the token, Deepgram's 8080 the port."""
+    args.token, args.workers, args.engines, args.allow_origin = args.key, 1, "vosk,whisper,echo", []
+    args.log_format, args.drain_timeout, args.max_sessions = "text", 10.0, 32
+    return cmd_serve(args)
 
-    from .deepgram_server import DeepgramCompatServer
 
-    server = DeepgramCompatServer(key=args.key, idle_timeout=args.idle_timeout, allow_cloud=args.allow_cloud)
-    print(f"serving Deepgram's /v1/listen at ws://{args.host}:{args.port}/v1/listen "
-          f"({'token required' if args.key else 'no auth'}); Ctrl-C stops", file=sys.stderr, flush=True)
-    asyncio.run(server.serve(args.host, args.port))
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .service.app import ServiceConfig
+    from .service.run import LOOPBACK, serve
+    from .wire.driver import Limits
+
+    if args.host not in LOOPBACK and not args.token:
+        raise STTError(f"Binding to {args.host} opens the service beyond this machine: it needs a token.",
+                       hint="Pass --token T (or set STT_NOTEBOOK_TOKEN), or bind --host 127.0.0.1.",
+                       code=ErrorCode.INVALID_CONFIG)
+    if args.workers < 1:
+        raise STTError("--workers must be 1 or more.", code=ErrorCode.INVALID_CONFIG)
+    config = ServiceConfig(token=args.token, engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
+                           allowed_origins=tuple(args.allow_origin), json_logs=args.log_format == "json",
+                           drain_timeout=args.drain_timeout, allow_cloud=getattr(args, "allow_cloud", False),
+                           listen_idle_timeout=getattr(args, "idle_timeout", 10.0),
+                           limits=Limits(max_sessions=args.max_sessions))
+    config.check(args.host, args.port)
+    where = f"http://{args.host}:{args.port}/"
+    print(f"stt-notebook serve: {where} ({'token required' if args.token else 'no token: loopback only'}, "
+          f"{args.workers} worker{'s' if args.workers > 1 else ''}); Ctrl-C stops", file=sys.stderr, flush=True)
+    serve(config, args.host, args.port, args.workers)
     return 0
 
 
@@ -301,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"transcribe": cmd_transcribe, "transcribe-many": cmd_transcribe_many, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram,
+        return {"transcribe": cmd_transcribe, "transcribe-many": cmd_transcribe_many, "stream": cmd_stream, "serve-deepgram": cmd_serve_deepgram, "serve": cmd_serve,
                 "doctor": cmd_doctor}[args.command](args)
     except STTError as e:
         print(f"stt-notebook: error [{e.code}]: {in_cli_words(str(e))}", file=sys.stderr)

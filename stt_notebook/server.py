@@ -1,16 +1,16 @@
 """Jupyter server extension: ``{base_url}ws/stt`` relay, ``stt/health`` and ``stt/info``.
 
-Every connection feeds the same :class:`~stt_notebook.session.Session` as every other path;
-this module only authenticates, parses (:mod:`stt_notebook.protocol`), enforces limits and
-forwards events. Limits are traitlets: ``c.STTRelay.max_sessions = 8`` in a Jupyter config.
+Every connection is one :class:`~stt_notebook.wire.driver.Driver`, as on every other wire;
+this module only authenticates and moves frames (parsed by :mod:`stt_notebook.protocol`,
+rendered by :mod:`stt_notebook.wire.stt_ws`). Limits are traitlets: ``c.STTRelay.max_sessions = 8`` in a Jupyter config.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import time
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -19,20 +19,22 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
-from .audio import duration, pace_delay
-from .errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
-from .events import Error, Event, to_wire
+from .errors import ErrorCode
+from .events import Error, to_wire
 from .kernel_connection import kernel_connection
-from .protocol import Audio, ProtocolError, Start, Stop, parse_frame, summary_frame
+from .protocol import Start, parse_frame
 from .session import Session
+from .wire import stt_ws
+from .wire.driver import Closing, Driver, Host, Limits, Outcome, offered
+from .wire.metrics import Metrics
 
 log = logging.getLogger(__name__)
-DRAIN = object()  # queued behind a connection's frames when the server shuts down
 
 
 class STTRelay(LoggingConfigurable):
@@ -66,41 +68,31 @@ class STTRelay(LoggingConfigurable):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.sessions: set[Session] = set()
+        self.host = Host(Limits(self.max_sessions, self.max_realtime_factor, self.burst_seconds,
+                                self.max_queued_frames, self.idle_timeout), self.open_session)
         self.connections: set["STTSocketHandler"] = set()
+
+    @property
+    def sessions(self) -> set[Session]:
+        return self.host.sessions
 
     async def drain(self) -> None:
         """Shutdown: every connection takes the frames it already received, sends their finals and
         closes 1001; at most ``drain_timeout`` seconds."""
         connections = list(self.connections)
-        for connection in connections:
-            connection.inbox.put_nowait(DRAIN)
-        closed = [c.closed for c in connections]
-        if closed:
-            await asyncio.wait(closed, timeout=self.drain_timeout)
+        await self.host.drain(self.drain_timeout)
         for connection in connections:  # past the bound: close anyway
-            if not connection.closed.done():
-                connection.close(1001, "server shutting down")
+            connection.close(1001, "server shutting down")
+
+    def open_session(self, start: Start) -> Session:
+        engine, model = self.offered(start)
+        return Session(engine, start.config.language, model, config=start.config)
 
     def limits(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.trait_names(config=True) if name != "models"}
 
     def offered(self, start: Start) -> tuple[str, str | None]:
-        """The engine and model a client's Start may have here: names the operator offered, the
-        model resolved to its server path. Anything else is refused alike, so nothing is probed."""
-        from .engines import choose_engine_name
-        from .engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
-
-        engine = choose_engine_name(start.engine, start.config.language, cloud="deepgram" in self.engines)
-        if engine not in self.engines:
-            raise UnknownEngineError(f"The {engine} engine is not offered by this server.",
-                                     hint=f"Choose one of: {', '.join(self.engines)} (or auto).")
-        if start.model is None or start.model in VOSK_PACKAGES or start.model in WHISPER_PACKAGES:
-            return engine, start.model
-        if start.model in self.models:
-            return engine, self.models[start.model]
-        raise ModelNotFoundError("No model by that name is offered by this server.",
-                                 hint=f"Offered: {', '.join([*VOSK_PACKAGES, *WHISPER_PACKAGES, *self.models])}.")
+        return offered(start, self.engines, self.models)
 
 
 class HealthHandler(APIHandler):
@@ -130,7 +122,16 @@ class InfoHandler(APIHandler):
 
 class CheckedTextProtocol(WebSocketProtocol13):
     """Tornado drops the TCP connection, with no close frame, on a text frame that is not UTF-8;
-    here that is bad input like any other: an INVALID_MESSAGE error, and the connection goes on."""
+    here that is bad input like any other: an INVALID_MESSAGE error, and the connection goes on.
+    A frame past Tornado's own 10 MiB limit still closes 1009, but the client is told why first."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if code == 1009 and not self.server_terminated and not self.stream.closed():
+            error = Error(ErrorCode.PAYLOAD_TOO_LARGE, "Frame exceeds the server's transport limit; closing.",
+                          details={"max_bytes": self.params.max_message_size})
+            with contextlib.suppress(StreamClosedError):
+                self._write_frame(True, 0x1, json.dumps(to_wire(error)).encode())
+        super().close(code, reason)
 
     def _handle_message(self, opcode: int, data: bytes) -> Any:
         if opcode == 0x1 and not self._frame_compressed:
@@ -146,12 +147,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One client connection; at most one running Session at a time."""
 
     auth_resource = "stt"
-    # defaults for a refused upgrade, whose on_close runs without open()
-    session: Session | None = None
-    idle_timer: asyncio.TimerHandle | None = None
-    worker: asyncio.Task | None = None
-    busy = False  # the worker is handling a frame
-    last_seen = 0.0  # loop time of the last frame in or handled
+    driver: Driver | None = None  # none for a refused upgrade, whose on_close runs without open()
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -174,38 +170,31 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.set_nodelay(True)
-        self.inbox: asyncio.Queue = asyncio.Queue()
-        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.audio_started = 0.0
         self.relay.connections.add(self)
-        self.worker = asyncio.get_running_loop().create_task(self._work())
-        self._touch()
+        self.watch = jupyter_metrics().watch("ws/stt")  # in Jupyter's own /metrics
+        self.driver = Driver(self.relay.host, self._tell)
 
     def on_message(self, message: str | bytes) -> None:
-        # Parse (pure, cheap) and enqueue: one worker handles messages in order and carries the
-        # backpressure. A full queue refuses audio only; control messages always get through.
-        self._touch()
-        parsed = parse_frame(message, self.relay.max_frame_bytes)
-        if isinstance(parsed, Audio) and self.inbox.qsize() >= self.relay.max_queued_frames:
-            self.send_error_frame(ErrorCode.RATE_LIMITED, "Audio is arriving faster than it is taken; "
-                                  "this frame was dropped.", retry_after=1.0)
-            return
-        self.inbox.put_nowait(parsed)
+        if self.driver is not None:  # parse (pure, cheap) and hand over: the driver takes it in order
+            command = parse_frame(message, self.relay.max_frame_bytes)
+            self.watch.received(command)
+            self.driver.receive(command)
 
     def on_close(self) -> None:
         self.relay.connections.discard(self)
-        if hasattr(self, "closed") and not self.closed.done():
-            self.closed.set_result(None)
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        if self.worker is not None:
-            self.worker.cancel()
-        session, self.session = self.session, None
-        if session is not None:  # the client vanished: free the recognizer now
-            self.relay.sessions.discard(session)
-            asyncio.get_running_loop().create_task(session.abort())
+        driver, self.driver = self.driver, None
+        if driver is not None:  # the client vanished: free the recognizer now
+            self.watch.closed(self.close_code)
+            asyncio.get_running_loop().create_task(driver.abort())
 
     # -- frames out --
+    def _tell(self, outcome: Outcome) -> None:
+        self.watch.told(outcome)
+        for frame in stt_ws.render(outcome):
+            self.send_frame(frame)
+        if isinstance(outcome, Closing):
+            self.close(*stt_ws.CLOSE[outcome.why])
+
     def send_frame(self, frame: dict[str, Any]) -> None:
         if self.ws_connection is None or self.ws_connection.is_closing():
             return
@@ -215,100 +204,19 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         written.add_done_callback(_retrieved)  # a client that vanished fails the write: that is not an error here
 
-    def send_error_frame(self, code: str, message: str, details: dict | None = None,
-                         retry_after: float | None = None) -> None:
-        self.send_frame(to_wire(Error(code, message, retry_after, details)))
+    def send_error_frame(self, code: str, message: str) -> None:
+        self.send_frame(to_wire(Error(code, message)))
 
-    def _on_event(self, event: Event) -> None:
-        self.send_frame(to_wire(event))
 
-    # -- the worker --
-    async def _work(self) -> None:
-        while True:
-            message = await self.inbox.get()
-            self.busy = True
-            try:
-                await self._handle(message)
-            except STTError as e:
-                self.send_error_frame(e.code, str(e))
-            except Exception as e:  # the connection and the server stay up
-                log.exception("stt relay: unexpected failure")
-                self.send_error_frame(ErrorCode.ENGINE_ERROR, f"Unexpected failure: {type(e).__name__}: {e}")
-            finally:
-                self.busy = False
-                self.last_seen = asyncio.get_running_loop().time()
+_metrics: Metrics | None = None
 
-    async def _handle(self, message: Any) -> None:
-        if isinstance(message, ProtocolError):
-            self.send_frame(message.frame())
-        elif isinstance(message, Start):
-            if self.session is not None:
-                await self._stop()
-            await self._start(message)
-        elif isinstance(message, Audio):
-            if not message.pcm:
-                return
-            if self.session is None:
-                await self._start(Start())
-            await self._pace(self.session, duration(message.pcm))
-            await self.session.send(message.pcm)
-        elif isinstance(message, Stop):
-            await self._stop()
-        elif message is DRAIN:  # the server is stopping: what came before this is finalized, then 1001
-            await self._stop()
-            self.close(1001, "server shutting down")
 
-    async def _start(self, start: Start) -> None:
-        if len(self.relay.sessions) >= self.relay.max_sessions:
-            raise STTError(f"The server already runs {self.relay.max_sessions} transcription sessions.",
-                           hint="Try again later, or raise c.STTRelay.max_sessions.", code=ErrorCode.TOO_MANY_SESSIONS)
-        engine, model = self.relay.offered(start)
-        session = Session(engine, start.config.language, model, config=start.config)
-        session.subscribe(self._on_event)
-        self.relay.sessions.add(session)
-        try:
-            await session.start()
-        except BaseException:
-            self.relay.sessions.discard(session)
-            raise
-        self.session = session
-        self.audio_started = time.monotonic()
-
-    async def _pace(self, session: Session, seconds: float) -> None:
-        """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue up in the
-        inbox, and past max_queued_frames they are refused with RATE_LIMITED (see on_message)."""
-        delay = pace_delay(session.audio_seconds + seconds, time.monotonic() - self.audio_started,
-                           self.relay.max_realtime_factor, self.relay.burst_seconds)
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    async def _stop(self) -> None:
-        session, self.session = self.session, None
-        if session is None:
-            self.send_frame(summary_frame(0, 0, 0.0, ""))
-            return
-        try:
-            transcript = await session.stop()
-        finally:
-            self.relay.sessions.discard(session)
-        self.send_frame(summary_frame(len(transcript), len(transcript.words), session.audio_seconds, transcript.text))
-
-    def _touch(self) -> None:
-        """Note activity. One timer per connection re-arms itself, rather than one per frame."""
-        loop = asyncio.get_running_loop()
-        self.last_seen = loop.time()
-        if self.idle_timer is None and self.relay.idle_timeout > 0:
-            self.idle_timer = loop.call_later(self.relay.idle_timeout, self._idle)
-
-    def _idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = self.last_seen + self.relay.idle_timeout
-        if self.busy or self.inbox.qsize() or loop.time() < due:  # active since, or still working
-            self.idle_timer = loop.call_at(max(due, loop.time() + 0.1), self._idle)
-            return
-        self.idle_timer = None
-        self.send_error_frame(ErrorCode.IDLE_TIMEOUT, f"No message for {self.relay.idle_timeout:g} s; closing.")
-        self.close(1000, "idle timeout")
+def jupyter_metrics() -> Metrics:
+    """The relay's metrics, registered once into the registry Jupyter's ``/metrics`` serves."""
+    global _metrics
+    if _metrics is None:
+        _metrics = Metrics()
+    return _metrics
 
 
 def _retrieved(future: Any) -> None:

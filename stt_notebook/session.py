@@ -19,7 +19,7 @@ from . import audio
 from .config import SAMPLE_RATE, StreamConfig
 from .engines import Engine, EngineStream, choose_engine_name, get_engine, preload
 from .errors import ConfigError, EngineError, STTError
-from .events import Error, Event, to_wire
+from .events import Error, Event, shift, to_wire
 from .level import InputLevel, LevelStage
 from .text import TextStage
 from .transcript import Transcript
@@ -37,16 +37,21 @@ class Session:
     ``engine``: "auto" (by language), "vosk", "whisper" or "deepgram"; ``options``: any
     :class:`StreamConfig` field under its Deepgram name (interim_results, endpointing, …).
     ``record_audio``/``record_events``: write the audio (WAV) and events (JSONL) as they pass.
+    ``transcript``/``offset``: continue an existing Transcript, this session's times running on
+    from ``offset`` seconds (a widget's second recording).
     """
 
     def __init__(self, engine: str = "auto", language: str = "ko", model: str | None = None, *,
                  config: StreamConfig | None = None, record_audio: str | os.PathLike | None = None,
-                 record_events: str | os.PathLike | None = None, **options: Any):
+                 record_events: str | os.PathLike | None = None, transcript: Transcript | None = None,
+                 offset: float = 0.0, **options: Any):
         self.config = (StreamConfig.from_options(language=language, model=model, **options)
                        if config is None else config.with_options(**options))
         self.engine_name = choose_engine_name(engine, self.config.language)
         self.model = model
-        self.transcript = Transcript(language=self.config.language, engine=self.engine_name)
+        self.transcript = (Transcript(language=self.config.language, engine=self.engine_name)
+                           if transcript is None else transcript)
+        self.offset = offset
         self.record_audio = record_audio
         self.record_events = record_events
         self._subscribers: list[Subscriber] = []
@@ -192,6 +197,8 @@ class Session:
                 queue.put_nowait(_END)
 
     def _publish(self, event: Event) -> None:
+        if self.offset:
+            event = shift(event, self.offset)
         self.transcript.add(event)
         if self._jsonl is not None:
             self._jsonl.write(json.dumps(to_wire(event), ensure_ascii=False) + "\n")

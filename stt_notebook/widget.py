@@ -25,7 +25,7 @@ from . import audio
 from .config import StreamConfig
 from .engines import choose_engine_name, preload
 from .errors import ErrorCode, STTError
-from .events import Error, Event, shift
+from .events import Error, Event
 from .session import Session, source_frames
 from .transcript import LOW_CONFIDENCE, Transcript
 from .widget_html import static_view
@@ -272,7 +272,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         if self.recording:
             return
         try:
-            self.session = Session(self.engine, self.language, self.model, **self.options)
+            self.session = Session(self.engine, self.language, self.model, transcript=self.transcript,
+                                   offset=self._offset, **self.options)  # one Transcript, times running on
             loading = not preload(self.engine, self.language, self.model).done()
         except STTError as e:
             self._fail(e)
@@ -293,7 +294,7 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     async def _record(self, session: Session, source: AsyncIterator[bytes]) -> None:
         offset, errors_before = self._offset, len(self.transcript.errors)
-        session.subscribe(lambda event: self._event(shift(event, offset)))
+        session.subscribe(self._show)  # the session adds its events to self.transcript itself
         try:
             await session.start()
             self.status = "recording"
@@ -342,7 +343,11 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     # -- kernel → browser, throttled --
     def _event(self, event: Event) -> None:
+        """The widget's own events (a page error, a recording that could not start)."""
         self.transcript.add(event)
+        self._show(event)
+
+    def _show(self, event: Event) -> None:
         self._outbox.add(event, utterance=len(self.transcript) - 1)
         if isinstance(event, Error):
             self.message = f"{event.code}: {event.message}"

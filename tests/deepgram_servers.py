@@ -1,18 +1,97 @@
-"""serve-deepgram variants for the engine's tests, run as processes: ``python -m tests.deepgram_servers MODE PORT``.
+"""Deepgram for the engine's tests, run as processes: ``python -m tests.deepgram_servers MODE PORT``.
 
-plain: the real serve-deepgram; busy: every upgrade refused 429 with Retry-After; flaky: the first
-connection is closed 1011 once 5 s of audio arrived, later ones are served normally.
+plain: the real ``stt-notebook serve-deepgram``. Deepgram's cloud cannot be reached here, so its
+faults are played by a small websockets server speaking the real protocol (the project's own
+/v1/listen codec and driver): busy refuses every upgrade 429 with Retry-After; flaky closes the
+first connection 1011 once 5 s of audio arrived and serves later ones normally.
 """
 
 import asyncio
-import sys
+import contextlib
+import json
+import uuid
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
 
-from stt_notebook.deepgram_server import DeepgramCompatServer
-
+from stt_notebook.errors import STTError
+from stt_notebook.protocol import Start
+from stt_notebook.session import Session
+from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Outcome
+from stt_notebook.wire.listen import CLOSE, ListenCodec, authorized, refusal, stream_for
 KEY = "dg-test-key-4f1c"
 
 
-class Busy(DeepgramCompatServer):
+class StandIn:
+    """Deepgram's /v1/listen on plain websockets, for playing the cloud's faults (subclasses)."""
+
+    def __init__(self, key: str, idle_timeout: float = 10.0):
+        self.key = key
+        self.host = Host(Limits(idle_timeout=idle_timeout),
+                         lambda start: Session(start.engine, start.config.language, None, config=start.config))
+
+    def _refuse(self, connection, status: HTTPStatus, code: str, message: str, request_id: str):
+        body = json.dumps(refusal(code, message, request_id))
+        response = connection.respond(status, body + "\n")
+        response.headers["dg-request-id"] = request_id
+        response.headers["dg-error"] = body
+        return response
+
+    async def _process_request(self, connection, request):
+        request_id = connection.dg_request_id = str(uuid.uuid4())
+        ok, _ = authorized({k.lower(): v for k, v in request.headers.raw_items()}, self.key)
+        if not ok:
+            return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "INVALID_AUTH", "Invalid credentials.", request_id)
+        try:
+            query = parse_qsl(urlsplit(request.path).query, keep_blank_values=True)
+            connection.dg_config, connection.dg_engine = stream_for(query, "auto", allow_cloud=False)
+        except STTError as e:
+            return self._refuse(connection, HTTPStatus.BAD_REQUEST, "Bad Request", str(e), request_id)
+        return None
+
+    async def _handle(self, connection) -> None:
+        config = connection.dg_config
+        codec = ListenCodec(config, connection.dg_request_id)
+        closing: asyncio.Future = asyncio.get_running_loop().create_future()
+        outbox: asyncio.Queue = asyncio.Queue()
+
+        def tell(outcome: Outcome) -> None:
+            for message in codec.render(outcome):
+                outbox.put_nowait(message)
+            if isinstance(outcome, Closing) and not closing.done():
+                closing.set_result(CLOSE[outcome.why])
+
+        driver = Driver(self.host, tell, one_session=True)
+        driver.receive(Start(connection.dg_engine, None, config.with_options(sample_rate=16000)))
+
+        async def send_all() -> None:
+            while (message := await outbox.get()) is not None:
+                with contextlib.suppress(Exception):
+                    await connection.send(json.dumps(message, ensure_ascii=False))
+
+        async def read_all() -> None:
+            with contextlib.suppress(Exception):
+                async for frame in connection:
+                    for command in codec.commands(frame):
+                        driver.receive(command)
+
+        sender, reader = asyncio.create_task(send_all()), asyncio.create_task(read_all())
+        await asyncio.wait([closing, reader], return_when=asyncio.FIRST_COMPLETED)
+        if not closing.done():
+            await driver.abort()
+            closing.set_result((1000, ""))
+        reader.cancel()
+        outbox.put_nowait(None)
+        await sender
+        await connection.close(*closing.result())
+
+    async def serve(self, host: str, port: int) -> None:
+        import websockets
+
+        async with websockets.serve(self._handle, host, port, process_request=self._process_request):
+            await asyncio.Future()
+
+
+class Busy(StandIn):
     async def _process_request(self, connection, request):
         response = connection.respond(429, '{"err_code":"TOO_MANY_REQUESTS","err_msg":"Too many requests"}')
         response.headers["Retry-After"] = "3"
@@ -20,7 +99,7 @@ class Busy(DeepgramCompatServer):
         return response
 
 
-class Flaky(DeepgramCompatServer):
+class Flaky(StandIn):
     connections = 0
 
     async def _handle(self, connection):
@@ -38,7 +117,13 @@ class Flaky(DeepgramCompatServer):
 
 
 if __name__ == "__main__":
+    import sys
+
     mode, port = sys.argv[1], int(sys.argv[2])
-    server = {"plain": DeepgramCompatServer, "busy": Busy, "flaky": Flaky}[mode](key=KEY, idle_timeout=6.5)
     print("ready", flush=True)
+    if mode == "plain":
+        from stt_notebook.cli import main
+
+        sys.exit(main(["serve-deepgram", "--port", str(port), "--key", KEY, "--idle-timeout", "6.5"]))
+    server = {"busy": Busy, "flaky": Flaky}[mode](key=KEY, idle_timeout=6.5)
     asyncio.run(server.serve("127.0.0.1", port))

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +42,18 @@ def fake_microphone_wav(clips: Path | list[Path], out: Path, lead: float = 1.0, 
     parts[-1] = silence(tail)
     sf.write(out, np.concatenate(parts) * 10 ** (gain_db / 20), FAKE_MIC_RATE, subtype="PCM_16")
     return out
+
+
+def speak_and_read(page, clip: Path) -> str:
+    """Click Start, let the fake microphone play ``clip`` (1 s before it, 1.5 s after), click Stop
+    and wait until idle: the transcript's lines as the page shows them, without their times."""
+    page.get_by_role("button", name="Start recording").click(timeout=90_000)
+    page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
+    page.get_by_role("log").filter(has_text=re.compile(r"\S")).wait_for(timeout=60_000)  # interims form while it plays
+    time.sleep(max(0.0, 1.0 + audio.duration(audio.load_pcm16(clip)) + 1.5 - 5))
+    page.get_by_role("button", name="Stop recording").click()
+    page.get_by_role("status").filter(has_text="idle").wait_for(timeout=60_000)
+    return re.sub(r"\b\d+\.\ds\b", "", page.get_by_role("log").inner_text())
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:

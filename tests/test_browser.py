@@ -13,7 +13,7 @@ from stt_notebook import audio
 
 from .conftest import KO_CLIPS, TOKEN, corpus_cer, run_jupyter_server
 from .lab import (CHROMIUM, cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell,
-                  save_screenshot, write_notebook)
+                  save_screenshot, speak_and_read, write_notebook)
 
 pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Chromium (.ci/run installs it)")
 
@@ -46,15 +46,7 @@ def test_speaking_into_the_browser_microphone_fills_the_cell_and_the_dataframe(l
         start = page.get_by_role("button", name="Start recording")
         start.wait_for(timeout=90_000)
         assert not page.get_by_role("img", name="Confidence timeline").is_visible()  # no empty box before speech
-        start.click()
-        page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
-        # the clip plays once (1 s silence, speech, silence); interim text forms while it plays
-        page.get_by_role("log").filter(has_text=re.compile(r"\S")).wait_for(timeout=60_000)
-        time.sleep(max(0.0, 1.0 + audio.duration(audio.load_pcm16(clip)) + 1.5 - 5))
-        page.get_by_role("button", name="Stop recording").click()
-        page.get_by_role("status").filter(has_text="idle").wait_for(timeout=60_000)
-
-        shown = re.sub(r"\b\d+\.\ds\b", "", page.get_by_role("log").inner_text())
+        shown = speak_and_read(page, clip)  # the clip plays once: 1 s silence, speech, silence
         assert corpus_cer([reference], [shown]) <= 0.20, shown
         assert re.search(r"[\uac00-\ud7a3]", shown)  # Hangul, as text in the page
         assert page.get_by_role("img", name="Confidence timeline").is_visible()

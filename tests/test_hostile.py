@@ -9,6 +9,9 @@ import random
 import urllib.request
 from pathlib import Path
 
+import pytest
+import websockets
+import websockets.exceptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,6 +113,14 @@ async def test_hostile_frames_get_small_coded_errors_and_the_server_keeps_transc
     assert json.loads(urllib.request.urlopen(server["http"] + "stt/health").read()) == {"status": "ok"}
     assert info(server)["sessions"]["active"] == 0
     assert rss_mb(server["pid"]) - rss_before < 20
+    async with connect(server) as ws:  # past Tornado's own 10 MiB (after the RSS check: Tornado buffers it): told why, then 1009
+        with pytest.raises(websockets.exceptions.ConnectionClosed):  # closed while it still sends
+            await ws.send(bytes(11 << 20))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert reply["type"] == "error" and reply["code"] == "PAYLOAD_TOO_LARGE"
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 30)
+        assert ws.close_code == 1009
     async with connect(server) as ws:
         frames, _ = await transcribe_over(ws, audio.load_pcm16(path), binary=True)
     assert corpus_cer([reference], [finals_text(frames)]) <= 0.15
@@ -172,12 +183,13 @@ async def test_serve_deepgram_refuses_bad_languages_at_the_handshake_and_survive
             for frame in audio.frames(pcm[:half], 100):
                 await ws.send(frame)
             await ws.send("[" * 100_000)  # garbage: an Error, and the stream goes on
+            await ws.send(bytes(2 << 20))  # past the 1 MiB frame limit: refused, and the stream goes on
             for frame in audio.frames(pcm[half:], 100):
                 await ws.send(frame)
             await ws.send(json.dumps({"type": "CloseStream"}))
             messages = [json.loads(m) async for m in ws]
             close = ws.close_code
-    assert [m["variant"] for m in messages if m["type"] == "Error"] == ["SchemaError"]
+    assert [m["variant"] for m in messages if m["type"] == "Error"] == ["SchemaError", "PAYLOAD_TOO_LARGE"]
     heard = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in messages
                      if m["type"] == "Results" and m["is_final"])
     assert corpus_cer([reference], [heard]) <= 0.15  # the audio after the garbage was heard too

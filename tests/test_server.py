@@ -93,6 +93,22 @@ async def test_korean_speech_through_the_relay(server, binary):
         assert corpus_cer([KO_CLIPS[4][1]], [finals_text(frames2)]) <= 0.25
 
 
+async def test_jupyters_own_metrics_count_relay_sessions(server):
+    def scrape() -> dict[str, float]:
+        req = urllib.request.Request(server["http"] + "metrics", headers={"Authorization": f"token {TOKEN}"})
+        text = urllib.request.urlopen(req).read().decode()
+        return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+                if line.startswith(("stt_", "websocket_"))}
+
+    before = scrape().get('stt_audio_seconds_total{wire="ws/stt"}', 0.0)
+    pcm = audio.load_pcm16(KO_CLIPS[4][0])
+    async with connect(server) as ws:
+        await transcribe_over(ws, pcm, binary=True)
+    after = scrape()
+    assert after['stt_audio_seconds_total{wire="ws/stt"}'] - before == pytest.approx(audio.duration(pcm), abs=0.01)
+    assert after['stt_latency_seconds_count{wire="ws/stt"}'] > 0 and after['stt_sessions_active{wire="ws/stt"}'] == 0
+
+
 async def test_unauthenticated_and_foreign_origin_are_refused(server):
     with pytest.raises(websockets.exceptions.InvalidStatus) as e:
         async with connect(server, headers={}):

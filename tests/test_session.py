@@ -122,3 +122,13 @@ def test_bad_names_are_refused_before_anything_loads():
     with pytest.raises(ConfigError) as e:
         Session("vosk", "ko", interim_result=True)
     assert "interim_results" in str(e.value)  # the hint lists the real names
+
+
+async def test_a_session_continues_a_transcript_its_times_running_on():
+    first = Session("echo", "ko")
+    transcript = await first.run(bytes(32000))
+    second = Session("echo", "ko", transcript=transcript, offset=first.audio_seconds)
+    assert await second.run(bytes(16000)) is transcript
+    spans = [(f.start, f.end) for f in transcript.finals]  # echo: one final per 100 ms frame
+    assert len(spans) == 15 and spans[10] == (1.0, 1.1) and spans[-1] == (1.4, 1.5)
+    assert transcript.words.start.is_monotonic_increasing

@@ -35,7 +35,7 @@ async def test_sigterm_drains_relay_streams_with_finals_then_1001(tmp_path):
             frames = [json.loads(m) async for m in ws]
             code = ws.close_code
     heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
-    assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, heard  # the first half, heard
+    assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, (frames, code)  # the first half
     assert frames[-1]["type"] == "transcription_stopped" and code == 1001
 
 

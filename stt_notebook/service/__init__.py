@@ -1,0 +1,1 @@
+"""The standalone service: ``stt-notebook serve``."""

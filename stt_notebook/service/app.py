@@ -1,0 +1,256 @@
+"""``stt-notebook serve``: the standalone service, an ASGI app (Starlette) on the shared driver.
+
+Routes: ``WS /ws/stt`` (the seed protocol, as in Jupyter), ``WS /v1/listen`` (Deepgram's),
+``GET /health`` (open), ``GET /info`` and ``GET /metrics`` (behind the token), ``GET /`` (a page:
+the widget's own live view over ``/ws/stt``). Handlers only authenticate and move frames: each
+connection is one :class:`~stt_notebook.wire.driver.Driver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .. import __version__
+from ..errors import ErrorCode, STTError
+from ..protocol import DEFAULT_MAX_FRAME_BYTES, Start, parse_frame
+from ..session import Session
+from ..wire import stt_ws
+from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered
+from ..wire.listen import CLOSE as LISTEN_CLOSE
+from ..wire.listen import ListenCodec, authorized, refusal, stream_for
+from ..wire.metrics import Metrics
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+WIDGET_STATIC = Path(__file__).parent.parent / "static"
+
+
+@dataclass
+class ServiceConfig:
+    """What the operator decides: who may connect, what they may run, the limits."""
+
+    token: str | None = None
+    engines: tuple[str, ...] = ("vosk", "whisper", "echo")
+    models: dict[str, str] = field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    listen_idle_timeout: float = 10.0  # Deepgram closes a silent stream after about 10 s (NET-0001)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    drain_timeout: float = 10.0
+    json_logs: bool = False
+    allow_cloud: bool = False  # /v1/listen may reach Deepgram's cloud with this machine's key (needs a token)
+
+    def check(self, host: str, port: int) -> None:
+        """Refuse what would spend the operator's key for strangers, or loop back to itself."""
+        if self.allow_cloud and not self.token:
+            raise STTError("Serving the cloud engine needs client authentication.",
+                           hint="Pass --key KEY (clients send Authorization: Token KEY), or leave --allow-cloud off.",
+                           code=ErrorCode.INVALID_CONFIG)
+        if self.allow_cloud:
+            upstream = urlsplit(os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com"))
+            if upstream.port == port and upstream.hostname in ("127.0.0.1", "localhost", "::1", host):
+                raise STTError("DEEPGRAM_URL points at this server itself: every stream would loop back here.",
+                               hint="Unset DEEPGRAM_URL to reach Deepgram's cloud.", code=ErrorCode.INVALID_CONFIG)
+
+
+class Service:
+    """The app's state: one driver host per wire, the metrics, the draining flag."""
+
+    def __init__(self, config: ServiceConfig, registry: CollectorRegistry | None = None):
+        self.config = config
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        listen = Limits(**{**config.limits.__dict__, "idle_timeout": config.listen_idle_timeout})
+        self.hosts = {"ws/stt": Host(config.limits, self._open), "v1/listen": Host(listen, self._open_listen)}
+        self.draining = False
+
+    def _open(self, start: Start) -> Session:
+        engine, model = offered(start, self.config.engines, self.config.models)  # names, never paths
+        return Session(engine, start.config.language, model, config=start.config)
+
+    @staticmethod
+    def _open_listen(start: Start) -> Session:
+        return Session(start.engine, start.config.language, None, config=start.config)
+
+    async def drain(self) -> None:
+        """SIGTERM: refuse new connections; every stream finalizes what it received, then 1001."""
+        self.draining = True  # /health says so, and new connections are refused
+        await asyncio.gather(*(host.drain(self.config.drain_timeout) for host in self.hosts.values()))
+
+    # -- who may connect --
+    def token_ok(self, conn: HTTPConnection) -> bool:
+        token = self.config.token
+        if token is None:
+            return True
+        scheme, _, secret = conn.headers.get("authorization", "").partition(" ")
+        given = secret.strip() if scheme.lower() in ("token", "bearer") else conn.query_params.get("token", "")
+        return bool(given) and hmac.compare_digest(given, token)
+
+    def origin_ok(self, conn: HTTPConnection) -> bool:
+        """A browser's WebSocket from another site is refused (its page could use the person's
+        token); clients that are not browsers send no Origin."""
+        origin = conn.headers.get("origin")
+        if origin is None:
+            return True
+        return urlsplit(origin).netloc == conn.headers.get("host") or origin in self.config.allowed_origins
+
+
+def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None) -> Starlette:
+    service = Service(config, registry)
+
+    def refuse_unless_token(request: Request) -> Response | None:
+        if service.token_ok(request):
+            return None
+        return JSONResponse({"error": "AUTH_ERROR", "message": "A token is needed: send 'Authorization: token …' "
+                             "or ?token=…"}, status_code=401, headers={"WWW-Authenticate": "Token"})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "draining" if service.draining else "ok"},
+                            status_code=503 if service.draining else 200)
+
+    async def info(request: Request) -> Response:
+        if (refused := refuse_unless_token(request)) is not None:
+            return refused
+        from ..doctor import engine_checks
+
+        engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
+        return JSONResponse({
+            "version": __version__, "engines": engines, "engine_names": list(config.engines),
+            "audio": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
+            "sessions": {wire: {"active": len(h.sessions), "connections": len(h.drivers)}
+                         for wire, h in service.hosts.items()},
+            "limits": {**config.limits.__dict__, "max_frame_bytes": config.max_frame_bytes},
+        })
+
+    async def metrics(request: Request) -> Response:
+        if (refused := refuse_unless_token(request)) is not None:
+            return refused
+        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def stt_socket(websocket: WebSocket) -> None:
+        if service.draining or not service.origin_ok(websocket) or not service.token_ok(websocket):
+            await websocket.close(1008)  # before accepting: the client sees HTTP 403
+            return
+        await websocket.accept()
+        watch = service.metrics.watch("ws/stt")
+        watch.json_logs = config.json_logs
+
+        def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
+            frames = [json.dumps(f, ensure_ascii=False) for f in stt_ws.render(outcome)]
+            return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
+
+        await _pump(websocket, service.hosts["ws/stt"], watch, render,
+                    lambda message: [parse_frame(message, config.max_frame_bytes)])
+
+    async def listen_socket(websocket: WebSocket) -> None:
+        request_id = str(uuid.uuid4())
+        ok, subprotocol = authorized(websocket.headers, config.token)
+        if service.draining or not service.origin_ok(websocket) or not ok:
+            body = refusal("INVALID_AUTH", "Invalid credentials.", request_id)
+            await websocket.send_denial_response(JSONResponse(
+                body, status_code=401, headers={"dg-request-id": request_id, "dg-error": json.dumps(body)}))
+            return
+        try:
+            stream, engine = stream_for(list(websocket.query_params.multi_items()), "auto", config.allow_cloud)
+        except STTError as e:
+            body = refusal("Bad Request", str(e), request_id)
+            await websocket.send_denial_response(JSONResponse(
+                body, status_code=400, headers={"dg-request-id": request_id, "dg-error": json.dumps(body)}))
+            return
+        await websocket.accept(subprotocol=subprotocol, headers=[(b"dg-request-id", request_id.encode())])
+        codec = ListenCodec(stream, request_id, config.max_frame_bytes)
+        watch = service.metrics.watch("v1/listen", lambda: engine)
+        watch.json_logs = config.json_logs
+
+        def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
+            frames = [json.dumps(m, ensure_ascii=False) for m in codec.render(outcome)]
+            return frames, LISTEN_CLOSE[outcome.why] if isinstance(outcome, Closing) else None
+
+        first = Start(engine, None, stream.with_options(sample_rate=16000))
+        await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first, one_session=True)
+
+    routes = [
+        Route("/", page), Route("/health", health), Route("/info", info), Route("/metrics", metrics),
+        WebSocketRoute("/ws/stt", stt_socket), WebSocketRoute("/v1/listen", listen_socket),
+        Mount("/static/widget", StaticFiles(directory=WIDGET_STATIC)),
+        Mount("/static", StaticFiles(directory=STATIC)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.service = service
+    return app
+
+
+async def _pump(websocket: WebSocket, host: Host, watch: Any, render: Callable[[Outcome], tuple[list[str], Any]],
+                commands: Callable[[Any], list[Any]], first: Start | None = None, one_session: bool = False) -> None:
+    """Frames in → the codec's commands → the driver; its outcomes → frames out, in order."""
+    outbox: asyncio.Queue = asyncio.Queue()
+    closing: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def tell(outcome: Outcome) -> None:
+        watch.told(outcome)
+        frames, close = render(outcome)
+        for frame in frames:
+            outbox.put_nowait(frame)
+        if close is not None and not closing.done():
+            closing.set_result(close)
+
+    def take(command: Any) -> None:
+        watch.received(command)
+        driver.receive(command)
+
+    driver = Driver(host, tell, one_session=one_session)
+    if first is not None:
+        take(first)
+
+    async def send_all() -> None:
+        while (frame := await outbox.get()) is not None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await websocket.send_text(frame)
+
+    async def read_all() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+                if data is not None:
+                    for command in commands(data):
+                        take(command)
+
+    sender, reader = asyncio.create_task(send_all()), asyncio.create_task(read_all())
+    await asyncio.wait([closing, reader], return_when=asyncio.FIRST_COMPLETED)
+    code = None
+    if not closing.done():  # the client went away first: stop at once
+        await driver.abort()
+    else:
+        code = closing.result()
+    reader.cancel()
+    outbox.put_nowait(None)
+    await sender
+    if code is not None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(*code)
+    watch.closed(code[0] if code else None)

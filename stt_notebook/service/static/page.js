@@ -1,0 +1,124 @@
+// The service's page: the notebook widget's own live view (live.js), its model spoken over /ws/stt
+// with binary PCM16 frames instead of a Jupyter comm. One view, two hosts.
+import live from "./widget/live.js";
+
+const params = new URLSearchParams(location.search);
+const TOKEN = "stt-notebook-token";
+let token = params.get("token") ?? sessionStorage.getItem(TOKEN) ?? "";
+const login = document.getElementById("login");
+
+function showLogin(why) {
+  login.hidden = false;
+  login.querySelector("p").textContent = why;
+  login.querySelector("input").focus();
+}
+
+login.addEventListener("submit", (event) => {
+  event.preventDefault();
+  token = new FormData(login).get("token");
+  sessionStorage.setItem(TOKEN, token);
+  login.hidden = true;
+});
+
+const wordView = (w) => [w.punctuated_word ?? w.word, w.start, w.end, w.confidence];
+
+class SocketModel {
+  constructor(state) {
+    this.state = state;
+    this.handlers = new Map();
+    this.ws = null;
+    this.pending = [];     // audio captured before the socket opened
+    this.utterance = 0;    // one line per utterance, as the widget draws them
+    this.offset = 0;       // recordings continue the page's timeline
+  }
+  get(name) { return this.state[name]; }
+  set(name, value) { this.state[name] = value; this.emit(`change:${name}`); }
+  on(event, handler) { if (!this.handlers.has(event)) this.handlers.set(event, []); this.handlers.get(event).push(handler); }
+  emit(event, arg) { for (const handler of this.handlers.get(event) ?? []) handler(arg); }
+  tell(update) { this.emit("msg:custom", { type: "update", ...update }); }
+
+  send(msg, _callbacks, buffers) {       // what the view sends the kernel, said to the server
+    if (msg.type === "start") this.open();
+    else if (msg.type === "audio") {
+      for (const buffer of buffers ?? []) {
+        if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(buffer);
+        else if (this.ws) this.pending.push(buffer);
+      }
+    } else if (msg.type === "stop") {
+      if (this.ws?.readyState === WebSocket.OPEN) {
+        this.ws.send(JSON.stringify({ type: "stop_transcription" }));
+        this.set("status", "stopping");
+      }
+    } else if (msg.type === "error") this.set("status", "error");
+  }
+
+  open() {
+    const url = new URL("ws/stt", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    if (token) url.searchParams.set("token", token);
+    const ws = (this.ws = new WebSocket(url));
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    this.set("status", "starting");
+    ws.onopen = () => {
+      opened = true;
+      const config = { language: this.get("language"), engine: this.get("engine") };
+      ws.send(JSON.stringify({ type: "start_transcription", config }));
+      for (const buffer of this.pending.splice(0)) ws.send(buffer);
+      this.set("status", "recording");
+    };
+    ws.onmessage = ({ data }) => this.receive(JSON.parse(data));
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.pending = [];
+      if (!opened) {
+        const message = "The server refused the connection: log in with a valid token.";
+        this.tell({ errors: [{ code: "AUTH_ERROR", message }] });
+        this.set("status", "error");
+        showLogin(message);
+      } else if (event.code === 1001) {
+        this.tell({ errors: [{ code: "SERVER_STOPPING", message: "The server is shutting down; what you said was finalized." }] });
+        this.set("status", "idle");
+      } else this.set("status", "idle");
+      this.emit("msg:custom", { type: "capture", on: false });   // the microphone is released
+    };
+  }
+
+  receive(frame) {
+    const at = (t) => t + this.offset;
+    if (frame.type === "transcript_interim") {
+      this.tell({ interim: { text: frame.text, start: at(frame.start), end: at(frame.start + frame.duration) } });
+    } else if (frame.type === "transcript_final") {
+      const view = {
+        text: frame.text, start: at(frame.start), end: at(frame.start + frame.duration), utterance: this.utterance,
+        confidence: frame.confidence, speech_final: frame.speech_final,
+        words: frame.words.map((w) => { const [t, s, e, c] = wordView(w); return [t, at(s), at(e), c]; }),
+      };
+      this.tell({ finals: [view], interim: null });
+      if (frame.speech_final) this.utterance++;
+    } else if (frame.type === "speech_started") {
+      this.tell({ marks: [["speech_started", at(frame.timestamp)]] });
+    } else if (frame.type === "utterance_end") {
+      this.tell({ marks: [["utterance_end", at(frame.last_word_end)]] });
+    } else if (frame.type === "error") {
+      this.tell({ errors: [{ code: frame.code, message: frame.message }] });
+    } else if (frame.type === "transcription_stopped") {
+      this.offset += frame.audio_seconds;
+      this.set("status", "idle");
+      this.ws?.close();
+    }
+  }
+}
+
+const model = new SocketModel({
+  _uid: "stt-page", language: params.get("language") ?? "ko", engine: params.get("engine") ?? "auto",
+  engine_name: params.get("engine") ?? "auto", source_kind: "browser", source_label: "microphone",
+  status: "idle", message: "", frame_ms: 100, low_confidence: 0.6, input_advice: "",
+  echo_cancellation: false, noise_suppression: false, auto_gain_control: false,
+});
+live.initialize({ model });
+live.render({ model, el: document.getElementById("live") });
+
+fetch(new URL("info", location.href), { headers: token ? { Authorization: `token ${token}` } : {} })
+  .then((r) => { if (r.status === 401) showLogin(token ? "That token was refused." : "This server needs a token."); });

@@ -1,0 +1,268 @@
+"""The one session driver: a connection's commands in order → one Session at a time, and what
+the client should be told out. Every wire (``/ws/stt``, ``/v1/listen``) maps onto it; the hosts
+only authenticate and move bytes, and each wire's codec turns frames into commands and the
+driver's outcomes back into frames.
+
+The driver owns the policy every wire shares: at most ``max_sessions`` sessions across the host,
+audio taken at most ``max_realtime_factor`` × real time (backpressure: a faster sender's frames
+queue, and past ``max_queued_frames`` they are refused with RATE_LIMITED), the idle timeout, coded
+errors that never end the connection, and the drain on shutdown (what was received is finalized
+and its finals sent before the connection closes 1001). It does no I/O: ``emit`` is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
+
+from ..audio import duration, pace_delay
+from ..errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
+from ..events import Error, Event
+from ..protocol import Audio, ProtocolError, Start, Stop
+from ..session import Session
+from ..transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """Flush what was heard as finals; the session goes on (Deepgram's Finalize)."""
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """No audio for a while, but the client is there (Deepgram's KeepAlive)."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """Finish what was received (its finals go out), then close the connection: ``why`` is
+    "drain" (the host shuts down), "idle" (nothing came for ``idle_timeout``) or "bad_audio"."""
+
+    why: str
+    message: str = ""
+
+
+DRAIN = Close("drain", "server shutting down")
+Command = Union[Start, Audio, Finalize, KeepAlive, Stop, ProtocolError, Close]
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A session ended on the client's Stop: its transcript and the audio it took."""
+
+    transcript: Transcript
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class Closing:
+    """The connection should close: ``why`` is a :class:`Close`'s, "stopped" (the stream's own
+    end) or "failed" (a one-session connection whose session could not start)."""
+
+    why: str
+    message: str = ""
+
+
+Outcome = Union[Event, Stopped, Closing]
+
+
+@dataclass
+class Limits:
+    max_sessions: int = 32
+    max_realtime_factor: float = 10.0
+    burst_seconds: float = 10.0
+    max_queued_frames: int = 500
+    idle_timeout: float = 60.0
+
+
+def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> tuple[str, str | None]:
+    """The engine and model a client's Start may have: names the operator offered, the model
+    resolved to its server path. Anything else is refused alike, so nothing can be probed."""
+    from ..engines import choose_engine_name
+    from ..engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
+
+    engine = choose_engine_name(start.engine, start.config.language, cloud="deepgram" in engines)
+    if engine not in engines:
+        raise UnknownEngineError(f"The {engine} engine is not offered by this server.",
+                                 hint=f"Choose one of: {', '.join(engines)} (or auto).")
+    if start.model is None or start.model in VOSK_PACKAGES or start.model in WHISPER_PACKAGES:
+        return engine, start.model
+    if start.model in models:
+        return engine, models[start.model]
+    raise ModelNotFoundError("No model by that name is offered by this server.",
+                             hint=f"Offered: {', '.join([*VOSK_PACKAGES, *WHISPER_PACKAGES, *models])}.")
+
+
+class Host:
+    """What every connection of one server shares: its limits, its running sessions and how a
+    Start becomes a Session (the operator's engines and models)."""
+
+    def __init__(self, limits: Limits, open_session: Callable[[Start], Session]):
+        self.limits = limits
+        self.open_session = open_session
+        self.sessions: set[Session] = set()
+        self.drivers: set[Driver] = set()
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: every connection finishes what it received, then closes; at most ``timeout`` s."""
+        drivers = list(self.drivers)
+        for driver in drivers:
+            driver.receive(DRAIN)
+        if drivers:
+            await asyncio.wait([d.done for d in drivers], timeout=timeout)
+
+
+class Driver:
+    """One connection. ``receive(command)`` from the host's frame callback (never blocks);
+    ``emit(outcome)`` is called in order for everything the client should be told."""
+
+    def __init__(self, host: Host, emit: Callable[[Outcome], Any], *, one_session: bool = False):
+        self.host = host
+        self.emit = emit
+        self.one_session = one_session  # /v1/listen: the connection is one stream; its end ends it
+        self.session: Session | None = None
+        self._last_start = Start()  # audio with no session running starts one like the last
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._busy = False
+        self._last_seen = time.monotonic()
+        self._audio_started = 0.0
+        self._worker = asyncio.get_running_loop().create_task(self._work())
+        self._idle: asyncio.TimerHandle | None = None
+        host.drivers.add(self)
+        self._touch()
+
+    def receive(self, command: Command) -> None:
+        """Queue a command. A full queue refuses audio only; control commands always get through."""
+        self._touch()
+        if isinstance(command, Audio) and self.inbox.qsize() >= self.host.limits.max_queued_frames:
+            self.emit(Error(ErrorCode.RATE_LIMITED, "Audio is arriving faster than it is taken; this frame was "
+                            "dropped.", retry_after=1.0))
+            return
+        self.inbox.put_nowait(command)
+
+    async def abort(self) -> None:
+        """The client vanished: stop at once, free the recognizer."""
+        self._end()
+        self._worker.cancel()
+        session, self.session = self.session, None
+        if session is not None:
+            self.host.sessions.discard(session)
+            await session.abort()
+
+    # -- the worker: commands in order --
+    async def _work(self) -> None:
+        try:
+            while True:
+                command = await self.inbox.get()
+                self._busy = True
+                try:
+                    if await self._handle(command):
+                        break
+                except STTError as e:
+                    self.emit(Error(e.code, str(e)))
+                    if self.one_session and self.session is None:
+                        self.emit(Closing("failed", str(e)))
+                        break
+                except Exception as e:  # the connection and the server stay up
+                    log.exception("stt driver: unexpected failure")
+                    self.emit(Error(ErrorCode.ENGINE_ERROR, f"Unexpected failure: {type(e).__name__}: {e}"))
+                finally:
+                    self._busy = False
+                    self._last_seen = time.monotonic()
+        finally:
+            self._end()
+
+    async def _handle(self, command: Command) -> bool:
+        """Handle one command; True when the connection should end."""
+        if isinstance(command, ProtocolError):
+            self.emit(Error(command.code, command.message, details=command.details))
+        elif isinstance(command, Start):
+            if self.session is not None:
+                await self._stop()
+            await self._start(command)
+        elif isinstance(command, Audio):
+            if command.pcm:
+                if self.session is None:
+                    await self._start(self._last_start)
+                assert self.session is not None
+                await self._pace(self.session, duration(command.pcm))
+                await self.session.send(command.pcm)
+        elif isinstance(command, Finalize):
+            if self.session is not None:
+                await self.session.finalize()
+        elif isinstance(command, Stop):
+            await self._stop()
+            if self.one_session:
+                self.emit(Closing("stopped"))
+                return True
+        elif isinstance(command, Close):
+            if self.session is not None:
+                await self._stop()  # what was received yields its finals
+            self.emit(Closing(command.why, command.message))
+            return True
+        return False
+
+    async def _start(self, start: Start) -> None:
+        if len(self.host.sessions) >= self.host.limits.max_sessions:
+            raise STTError(f"The server already runs {self.host.limits.max_sessions} transcription sessions.",
+                           hint="Try again later.", code=ErrorCode.TOO_MANY_SESSIONS)
+        self._last_start = start
+        session = self.host.open_session(start)
+        session.subscribe(self.emit)
+        self.host.sessions.add(session)
+        try:
+            await session.start()
+        except BaseException:
+            self.host.sessions.discard(session)
+            raise
+        self.session = session
+        self._audio_started = time.monotonic()
+
+    async def _pace(self, session: Session, seconds: float) -> None:
+        """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue in the inbox
+        and past max_queued_frames are refused with RATE_LIMITED."""
+        limits = self.host.limits
+        delay = pace_delay(session.audio_seconds + seconds, time.monotonic() - self._audio_started,
+                           limits.max_realtime_factor, limits.burst_seconds)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _stop(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            self.emit(Stopped(Transcript(), 0.0))
+            return
+        try:
+            transcript = await session.stop()
+        finally:
+            self.host.sessions.discard(session)
+        self.emit(Stopped(transcript, session.audio_seconds))
+
+    # -- idle --
+    def _touch(self) -> None:
+        """Note activity. One timer per connection re-arms itself, rather than one per frame."""
+        self._last_seen = time.monotonic()
+        if self._idle is None and self.host.limits.idle_timeout > 0 and not self.done.done():
+            self._idle = asyncio.get_running_loop().call_later(self.host.limits.idle_timeout, self._check_idle)
+
+    def _check_idle(self) -> None:
+        due = self._last_seen + self.host.limits.idle_timeout
+        if self._busy or self.inbox.qsize() or time.monotonic() < due:  # active since, or still working
+            self._idle = asyncio.get_running_loop().call_later(max(due - time.monotonic(), 0.1), self._check_idle)
+            return
+        self._idle = None
+        self.inbox.put_nowait(Close("idle", f"No message for {self.host.limits.idle_timeout:g} s; closing."))
+
+    def _end(self) -> None:
+        self.host.drivers.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if not self.done.done():
+            self.done.set_result(None)

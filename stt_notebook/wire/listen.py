@@ -1,0 +1,112 @@
+"""The Deepgram ``/v1/listen`` wire as the driver sees it: client frames → commands (binary audio
+resampled and downmixed to 16 kHz mono, Finalize, KeepAlive, CloseStream), and the driver's
+outcomes → Deepgram's messages and close codes. Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import json
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..audio import StreamResampler
+from ..config import StreamConfig
+from ..errors import ErrorCode
+from ..events import Error
+from ..deepgram_protocol import NET0001, config_from_query, event_message, metadata_message
+from ..engines import choose_engine_name, get_engine
+from ..errors import ConfigError
+from ..protocol import DEFAULT_MAX_FRAME_BYTES, Audio, ProtocolError, Stop, too_large
+from .driver import Close, Closing, Command, Finalize, KeepAlive, Outcome, Stopped
+
+CLOSE = {"stopped": (1000, ""), "drain": (1001, "server shutting down"), "idle": (1011, NET0001),
+         "bad_audio": (1008, "DATA-0000"), "failed": (1011, "NET-0000")}
+VARIANTS = {ErrorCode.INVALID_JSON: "SchemaError"}  # Deepgram's name for the same mistake
+
+
+def authorized(headers: Mapping[str, str], key: str | None) -> tuple[bool, str | None]:
+    """(ok, subprotocol to echo) for a handshake: header ``Token``/``Bearer`` KEY, or the
+    subprotocols ["token", KEY] browsers use. ``key=None`` accepts any client."""
+    if key is None:
+        return True, None
+    scheme, _, secret = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and hmac.compare_digest(secret.strip(), key):
+        return True, None
+    offered = [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",")]
+    if len(offered) == 2 and offered[0].lower() in ("token", "bearer") and hmac.compare_digest(offered[1], key):
+        return True, offered[0]
+    return False, None
+
+
+def stream_for(query: list[tuple[str, str]], engine: str, allow_cloud: bool) -> tuple[StreamConfig, str]:
+    """A handshake's query → the stream's config and engine, with Deepgram's rules. Raises
+    ConfigError (HTTP 400, before upgrading) for a bad query or a language no engine here knows."""
+    config = config_from_query(query)
+    chosen = choose_engine_name(engine, config.language, cloud=allow_cloud)
+    if chosen == "deepgram" and not allow_cloud:
+        raise ConfigError("This endpoint serves the offline engines only.")
+    if not get_engine(chosen, config.language).supports(config.language):
+        raise ConfigError(f"No engine here knows language {config.language!r}.")
+    return config, chosen
+
+
+def refusal(code: str, message: str, request_id: str) -> dict[str, Any]:
+    """The JSON body (and ``dg-error`` header) of a refused handshake, as Deepgram writes it."""
+    return {"err_code": code, "err_msg": message, "request_id": request_id}
+
+
+class ListenCodec:
+    """One ``/v1/listen`` stream's frames and messages."""
+
+    def __init__(self, config: StreamConfig, request_id: str, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+        self.config = config
+        self.max_frame_bytes = max_frame_bytes
+        self.request_id = request_id
+        self.model = config.model or "nova-2"
+        self._resample = StreamResampler(config.sample_rate)
+
+    def commands(self, frame: str | bytes) -> list[Command]:
+        """What one client frame asks of the driver. Never raises."""
+        size = len(frame) if isinstance(frame, (bytes, bytearray, memoryview)) else len(frame) * 4
+        if size > self.max_frame_bytes and (isinstance(frame, (bytes, bytearray, memoryview))
+                                            or (size := len(frame.encode("utf-8", "surrogatepass"))) > self.max_frame_bytes):
+            return [too_large(size, self.max_frame_bytes)]  # refused, the stream goes on
+        if isinstance(frame, (bytes, bytearray, memoryview)):
+            if not frame:
+                return self._closing()  # the deprecated empty frame means CloseStream
+            if len(frame) % (2 * self.config.channels):
+                return [Close("bad_audio")]
+            pcm = np.frombuffer(frame, "<i2")
+            if self.config.channels > 1:
+                pcm = pcm.reshape(-1, self.config.channels).mean(axis=1).astype("<i2")
+            return [Audio(self._resample(pcm))]
+        try:
+            kind = json.loads(frame).get("type")
+        except (ValueError, AttributeError, RecursionError):  # malformed: say so, keep the stream
+            return [ProtocolError(ErrorCode.INVALID_JSON, "Could not parse a text message as JSON; it was ignored.")]
+        if kind == "Finalize":
+            return [Finalize()]
+        if kind == "CloseStream":
+            return self._closing()
+        if kind == "KeepAlive":
+            return [KeepAlive()]
+        return []  # unknown types are ignored, as Deepgram does
+
+    def _closing(self) -> list[Command]:
+        return [Audio(self._resample(b"", last=True)), Stop()]  # the resampler's last samples first
+
+    def render(self, outcome: Outcome) -> list[dict[str, Any]]:
+        """The messages that tell the client ``outcome`` (a Closing's close code is ``CLOSE[why]``)."""
+        if isinstance(outcome, Stopped):
+            created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+            return [metadata_message(self.request_id, outcome.audio_seconds, self.config.channels, self.model,
+                                     created.replace("+00:00", "Z"))]
+        if isinstance(outcome, Closing):
+            return []
+        if isinstance(outcome, Error) and outcome.code in VARIANTS:
+            return [{"type": "Error", "variant": VARIANTS[outcome.code], "description": outcome.message,
+                     "message": outcome.message}]
+        message = event_message(outcome, self.request_id, self.model)
+        return [] if message is None else [message]

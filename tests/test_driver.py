@@ -1,0 +1,125 @@
+"""The one session driver and the /v1/listen codec, without sockets: what a client would be told,
+for orderly and for hostile command sequences."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stt_notebook import Session, StreamConfig, audio
+from stt_notebook.errors import ErrorCode
+from stt_notebook.events import Error, Final
+from stt_notebook.protocol import Audio, ProtocolError, Start, Stop, parse_frame
+from stt_notebook.wire.driver import DRAIN, Close, Closing, Driver, Finalize, Host, KeepAlive, Limits, Stopped
+from stt_notebook.wire.listen import CLOSE, ListenCodec
+
+SECOND = bytes(32000)
+
+
+def echo_host(**limits) -> Host:
+    return Host(Limits(**limits), lambda start: Session("echo", "ko", config=start.config))
+
+
+async def run(driver_commands, one_session: bool = False, **limits):
+    host, told = echo_host(**limits), []
+    driver = Driver(host, told.append, one_session=one_session)
+    for command in driver_commands:
+        driver.receive(command)
+    await asyncio.wait_for(driver.done, 10)
+    return host, told
+
+
+async def test_audio_then_stop_is_finals_then_a_summary_and_the_session_is_gone():
+    host, told = await run([Start("echo"), Audio(SECOND), Finalize(), KeepAlive(), Stop(), DRAIN])
+    finals = [o for o in told if isinstance(o, Final)]
+    stopped = [o for o in told if isinstance(o, Stopped)]
+    assert finals and finals[0].text == "32000 bytes"
+    assert len(stopped) == 1 and stopped[0].audio_seconds == 1.0 and told[-1] == DRAIN_CLOSING
+    assert host.sessions == set() and host.drivers == set()
+
+
+async def test_bad_input_is_a_coded_error_and_the_connection_goes_on():
+    bad = parse_frame('{"type": "start_transcription", "config": {"utterance_end_ms": "1500"}}')
+    host, told = await run([bad, Audio(SECOND), DRAIN])
+    errors = [o for o in told if isinstance(o, Error)]
+    assert [e.code for e in errors] == [ErrorCode.INVALID_CONFIG]
+    assert any(isinstance(o, Final) for o in told)  # audio after the mistake is still heard
+
+
+async def test_a_sender_faster_than_the_limits_is_told_rate_limited_and_nothing_queued_is_lost():
+    commands = [Start("echo")] + [Audio(bytes(3200))] * 30 + [DRAIN]
+    host, told = await run(commands, max_queued_frames=10, max_realtime_factor=50.0, burst_seconds=0.0)
+    limited = [o for o in told if isinstance(o, Error) and o.code == ErrorCode.RATE_LIMITED]
+    taken = [o for o in told if isinstance(o, Stopped)][0].audio_seconds
+    assert limited and round(taken / 0.1) + len(limited) == 30
+
+
+async def test_a_silent_connection_is_closed_with_its_finals():
+    host, told = echo_host(idle_timeout=0.3), []
+    driver = Driver(host, told.append)
+    driver.receive(Audio(SECOND))
+    await asyncio.wait_for(driver.done, 10)
+    assert any(isinstance(o, Final) for o in told) and isinstance(told[-2], Stopped)
+    assert told[-1].why == "idle" and "0.3 s" in told[-1].message
+
+
+async def test_a_one_session_stream_that_cannot_start_closes_failed():
+    host = Host(Limits(), lambda start: Session("vosk", "xx", config=start.config))
+    told = []
+    driver = Driver(host, told.append, one_session=True)
+    driver.receive(Start("vosk", None, StreamConfig(language="xx")))
+    await asyncio.wait_for(driver.done, 10)
+    assert isinstance(told[0], Error) and told[-1].why == "failed" and CLOSE["failed"][0] == 1011
+
+
+async def test_the_host_drains_every_connection():
+    host = echo_host()
+    told: list[list] = [[], []]
+    drivers = [Driver(host, t.append) for t in told]
+    for driver in drivers:
+        driver.receive(Audio(SECOND))
+    await host.drain(10)
+    assert all(t[-1] == DRAIN_CLOSING for t in told) and host.sessions == set()
+
+
+DRAIN_CLOSING = Closing(DRAIN.why, DRAIN.message)
+
+COMMANDS = st.one_of(
+    st.builds(Audio, st.binary(max_size=400).map(lambda b: b[: len(b) // 2 * 2])),
+    st.just(Finalize()), st.just(KeepAlive()), st.just(Stop()), st.just(Start("echo")),
+    st.builds(lambda text: parse_frame(text), st.text(max_size=80)),
+    st.builds(lambda data: parse_frame(data), st.binary(max_size=80)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(COMMANDS, max_size=12))
+async def test_no_command_sequence_makes_the_driver_raise_or_leak(commands):
+    host, told = await run([*commands, DRAIN])
+    assert told[-1] == DRAIN_CLOSING and host.sessions == set()
+    assert all(not isinstance(o, Error) or o.code != ErrorCode.ENGINE_ERROR for o in told), told
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300),
+                 st.sampled_from(["Finalize", "CloseStream", "KeepAlive", "Nope"]).map(lambda t: json.dumps({"type": t}))),
+       st.sampled_from([8000, 16000, 44100, 48000]), st.integers(1, 2))
+def test_the_listen_codec_never_raises(frame, rate, channels):
+    codec = ListenCodec(StreamConfig(language="en", sample_rate=rate, channels=channels), "id")
+    for command in codec.commands(frame):
+        assert isinstance(command, (Audio, Finalize, KeepAlive, Stop, Close, ProtocolError))
+        if isinstance(command, ProtocolError):
+            assert codec.render(Error(command.code, command.message))[0]["variant"] == "SchemaError"
+
+
+def test_listen_audio_is_resampled_to_16k_mono_and_close_stream_keeps_the_tail():
+    codec = ListenCodec(StreamConfig(language="en", sample_rate=48000, channels=2), "id")
+    stereo = audio.float_to_pcm16(__import__("numpy").zeros(48000 * 2, "float32"))
+    got = b"".join(c.pcm for c in codec.commands(stereo) if isinstance(c, Audio))
+    tail = codec.commands(json.dumps({"type": "CloseStream"}))
+    got += tail[0].pcm
+    assert abs(len(got) - 32000) <= 64 and isinstance(tail[-1], Stop)
+    assert codec.commands(b"\x00" * 3) == [Close("bad_audio")] and CLOSE["bad_audio"] == (1008, "DATA-0000")

@@ -1,0 +1,276 @@
+"""``stt-notebook serve``, run as an operator would: the seed's own commands, its JSON protocol,
+a Deepgram client on /v1/listen, metrics after a session, and SIGTERM mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+import websockets.exceptions
+
+from stt_notebook import audio
+
+from .conftest import KO_CLIPS, _free_port, corpus_cer
+
+TOKEN = "service-test-token"
+
+
+@contextlib.contextmanager
+def serving(*args: str, token: str = TOKEN):
+    """``stt-notebook serve`` as its own process; yields its port and process."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "stt_notebook.cli", "serve", "--port", str(port),
+                             "--token", token, *args], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                break
+            time.sleep(0.1)
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def service():
+    with serving("--log-format", "json") as (port, proc):
+        yield {"port": port, "http": f"http://127.0.0.1:{port}/", "ws": f"ws://127.0.0.1:{port}/ws/stt", "proc": proc}
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_the_seeds_own_commands_work(service):
+    assert get(service["http"] + "health") == (200, b'{"status":"ok"}')
+    assert get(service["http"] + "info")[0] == 401
+    status, body = get(service["http"] + "info", TOKEN)
+    assert status == 200 and json.loads(body)["engine_names"] == ["vosk", "whisper", "echo"]
+    assert get(service["http"] + "metrics")[0] == 401
+    status, page = get(service["http"])
+    assert status == 200 and b"static/page.js" in page
+
+
+async def test_the_seed_json_protocol_gets_korean_words_and_metrics_count_the_session(service):
+    path, reference = KO_CLIPS[7]
+    pcm = audio.load_pcm16(path)
+    async with websockets.connect(f"{service['ws']}?token={TOKEN}") as ws:
+        await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
+        for i, frame in enumerate(audio.frames(pcm, 100)):
+            await ws.send(json.dumps({"type": "audio_data", "audio": base64.b64encode(frame).decode(), "chunk_id": i}))
+        await ws.send("not json")  # a coded error, and the stream goes on
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        frames = []
+        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 120)))["type"] != "transcription_stopped":
+            frames.append(frame)
+    heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
+    assert corpus_cer([reference], [heard]) <= 0.15, heard
+    assert [f["code"] for f in frames if f["type"] == "error"] == ["INVALID_JSON"]
+    assert frame["audio_seconds"] == pytest.approx(audio.duration(pcm), abs=0.01)
+
+    status, body = get(service["http"] + "metrics", TOKEN)
+    metrics = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.decode().splitlines()
+               if line and not line.startswith("#")}
+    assert metrics['stt_audio_seconds_total{wire="ws/stt"}'] == pytest.approx(audio.duration(pcm), abs=0.01)
+    assert metrics['stt_errors_total{code="INVALID_JSON",wire="ws/stt"}'] == 1
+    assert metrics['stt_sessions_active{wire="ws/stt"}'] == 0
+    assert metrics['stt_latency_seconds_count{wire="ws/stt"}'] >= 5
+    assert 0 < metrics['stt_latency_seconds_sum{wire="ws/stt"}'] / metrics['stt_latency_seconds_count{wire="ws/stt"}'] < 10
+    assert metrics['stt_first_result_seconds_count{wire="ws/stt"}'] == 1
+
+
+async def test_a_wrong_token_or_a_foreign_page_is_refused(service):
+    for url, headers in ((f"{service['ws']}?token=wrong", {}),
+                         (f"{service['ws']}?token={TOKEN}", {"Origin": "https://evil.example"})):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+            async with websockets.connect(url, additional_headers=headers):
+                pass
+        assert e.value.response.status_code == 403
+
+
+async def test_a_deepgram_client_gets_the_same_words_from_v1_listen(service, monkeypatch):
+    from stt_notebook import transcribe
+
+    path, reference = KO_CLIPS[7]
+    monkeypatch.setenv("DEEPGRAM_URL", f"ws://127.0.0.1:{service['port']}")
+    monkeypatch.setenv("DEEPGRAM_API_KEY", TOKEN)
+    heard = await asyncio.to_thread(transcribe, path, "ko", "deepgram", progress=False)
+    local = await asyncio.to_thread(transcribe, path, "ko", "vosk", progress=False)
+    assert corpus_cer([reference], [heard.text]) <= 0.15 and heard.text == local.text
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:  # a language no engine knows: 400, no upgrade
+        async with websockets.connect(f"ws://127.0.0.1:{service['port']}/v1/listen?language=xx",
+                                      additional_headers={"Authorization": f"Token {TOKEN}"}):
+            pass
+    assert e.value.response.status_code == 400 and e.value.response.headers["dg-request-id"]
+
+
+async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_session():
+    path, reference = KO_CLIPS[7]
+    pcm = audio.load_pcm16(path)[: 4 * 32000]
+    with serving("--log-format", "json") as (port, proc):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}") as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
+            for frame in audio.frames(pcm, 100):
+                await ws.send(frame)
+            await asyncio.sleep(0.5)
+            os.kill(proc.pid, signal.SIGTERM)
+            frames = [json.loads(m) async for m in ws]
+            code = ws.close_code
+        assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
+        lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
+    assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, frames
+    assert frames[-1]["type"] == "transcription_stopped" and code == 1001
+    sessions = [line for line in lines if line.get("event") == "session"]
+    assert len(sessions) == 1 and sessions[0]["wire"] == "ws/stt" and sessions[0]["audio_seconds"] == 4.0
+    assert sessions[0]["finals"] >= 1 and sessions[0]["latency_p50"] is not None and sessions[0]["engine"] == "vosk"
+    assert sessions[0]["close_code"] == 1001
+    assert TOKEN not in json.dumps(lines) and all("level" in line or "event" in line for line in lines)
+
+
+def test_binding_beyond_loopback_needs_a_token():
+    done = subprocess.run([sys.executable, "-m", "stt_notebook.cli", "serve", "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "STT_NOTEBOOK_TOKEN": ""})
+    assert done.returncode != 0 and "--token" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- the page at / in a real browser --
+
+def _page_test(service, wav, token: str, allow_microphone: bool = True):
+    from .lab import chromium_page
+
+    return chromium_page(wav, allow_microphone=allow_microphone), service["http"] + f"?token={token}"
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Chromium (.ci/run installs it)")
+def test_the_page_shows_korean_words_spoken_into_the_microphone(service, tmp_path):
+    from .lab import fake_microphone_wav, save_screenshot, speak_and_read
+
+    clip, reference = KO_CLIPS[7]
+    browser, url = _page_test(service, fake_microphone_wav(clip, tmp_path / "mic.wav"), TOKEN)
+    with browser as page:
+        page.goto(url)
+        shown = speak_and_read(page, clip)
+        timeline = page.get_by_role("img", name="Confidence timeline").is_visible()
+        save_screenshot(page, "service_page.png")
+    assert corpus_cer([reference], [shown]) <= 0.20, shown
+    assert timeline
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Chromium (.ci/run installs it)")
+def test_the_page_says_when_the_token_or_the_microphone_is_refused(service, tmp_path):
+    from .lab import fake_microphone_wav, save_screenshot
+
+    wav = fake_microphone_wav(KO_CLIPS[7][0], tmp_path / "mic.wav")
+    browser, url = _page_test(service, wav, "wrong")
+    with browser as page:
+        page.goto(url)
+        page.get_by_label("Token").wait_for(timeout=30_000)  # the login form shows itself
+        assert "refused" in page.get_by_role("form", name="Log in").inner_text()
+        page.get_by_role("button", name="Start recording").click()
+        page.get_by_role("alert").filter(has_text="refused the connection").first.wait_for(timeout=30_000)
+        save_screenshot(page, "service_page_token_refused.png")
+    browser, url = _page_test(service, wav, TOKEN, allow_microphone=False)
+    with browser as page:
+        page.goto(url)
+        page.get_by_role("button", name="Start recording").click(timeout=30_000)
+        page.get_by_role("alert").filter(has_text="permission was denied").wait_for(timeout=30_000)
+
+
+# -- scale-out: two instances behind nginx --
+
+NGINX_MAIN = """worker_processes 1;
+error_log {dir}/error.log;
+pid {dir}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+    include {dir}/stt-notebook.conf;
+}}
+"""
+
+
+async def _stream_through(url: str, size: int, frames: int, stop_after: asyncio.Event, more: int) -> dict:
+    """One echo stream: ``frames`` frames of ``size`` bytes; once ``stop_after`` is set, ``more``
+    and a stop if it is still open. Returns what it was told and how it was closed."""
+    got: list[dict] = []
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "start_transcription", "config": {"engine": "echo"}}))
+        for _ in range(frames):
+            await ws.send(bytes(size))
+        await stop_after.wait()
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            for _ in range(more):
+                await ws.send(bytes(size))
+            await ws.send(json.dumps({"type": "stop_transcription"}))
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed, asyncio.TimeoutError):
+            while not got or got[-1]["type"] != "transcription_stopped":
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+            await asyncio.wait_for(ws.recv(), 2)  # a drained stream is closed next; a served one stays open
+        return {"size": size, "frames": got, "code": ws.close_code}
+
+
+@pytest.mark.skipif(not __import__("shutil").which("nginx"), reason="needs nginx (.ci/run installs it)")
+def test_two_instances_behind_nginx(tmp_path):
+    """The deploy/ recipe: 20 streams spread over both instances, each gets its own words; SIGTERM
+    to one drains its streams (finals, summary, 1001) while the other's streams carry on."""
+    recipe = (Path(__file__).parents[1] / "deploy" / "nginx-stt-notebook.conf").read_text()
+    with serving() as (a, proc_a), serving() as (b, _):
+        port = _free_port()
+        (tmp_path / "stt-notebook.conf").write_text(
+            recipe.replace("127.0.0.1:8001", f"127.0.0.1:{a}").replace("127.0.0.1:8002", f"127.0.0.1:{b}")
+            .replace("listen 8000;", f"listen 127.0.0.1:{port};"))
+        (tmp_path / "nginx.conf").write_text(NGINX_MAIN.format(dir=tmp_path))
+        nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+                time.sleep(0.1)
+            assert get(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"ok"}')
+
+            async def scenario():
+                stop_after = asyncio.Event()
+                url = f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}"
+                streams = [asyncio.create_task(_stream_through(url, 320 * (i + 1), 5, stop_after, 5)) for i in range(20)]
+                await asyncio.sleep(3.0)  # every stream has sent its first five frames
+                proc_a.send_signal(signal.SIGTERM)
+                await asyncio.sleep(1.0)
+                stop_after.set()
+                return await asyncio.gather(*streams)
+
+            results = asyncio.run(scenario())
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+    drained = [r for r in results if r["code"] == 1001]
+    served = [r for r in results if r["code"] != 1001]
+    assert 1 <= len(drained) <= 19, [r["code"] for r in results]  # both instances took streams
+    for r in results:
+        finals = [f["text"] for f in r["frames"] if f["type"] == "transcript_final"]
+        assert finals and set(finals) == {f"{r['size']} bytes"}  # its own words, nobody else's
+        assert r["frames"][-1]["type"] == "transcription_stopped"
+        assert len(finals) == (5 if r in drained else 10), (r["code"], len(finals))
+    assert all(r["code"] is None for r in served)
