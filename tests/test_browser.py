@@ -25,6 +25,7 @@ CELLS = [
     " 'errors': [e.code for e in w.transcript.errors]}, ensure_ascii=False))",
     "from stt_notebook import samples\nf = LiveTranscriber(language='en', source=samples.path('en'))\nf",
     "print(json.dumps({'status': f.status, 'utterances': f.transcript.utterances.text.tolist()}))",
+    "w.close()",
 ]
 
 
@@ -97,6 +98,19 @@ def test_a_file_source_ends_at_rest_with_one_line_per_utterance(lab):
         kernel = cell_json(page, 3)
     assert kernel["status"] == "idle"
     assert lines == kernel["utterances"]  # the live view's lines are the utterances table's rows
+
+
+def test_closing_the_widget_releases_the_microphone(lab):
+    wav = fake_microphone_wav(KO_CLIPS[7][0], lab["workdir"] / "mic-close.wav")
+    capturing = "() => [...(globalThis.__sttNotebook?.values() ?? [])].filter((s) => s.capture).length"
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, "live.ipynb")
+        run_cell(page, 0)
+        page.get_by_role("button", name="Start recording").click(timeout=90_000)
+        page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
+        page.wait_for_function(f"({capturing})() === 1", timeout=10_000)
+        run_cell(page, 4)  # w.close() while it records
+        page.wait_for_function(f"({capturing})() === 0", timeout=30_000)  # the widget's cleanup stopped the capture
 
 
 def _record_in_lab(lab, wav, seconds: float, name: str):

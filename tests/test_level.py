@@ -122,9 +122,11 @@ async def test_zeroth_30_db_quieter_is_recognized_like_the_originals():
 
 
 async def test_clipped_and_noisy_speech_are_no_worse_with_the_stage():
-    refs = [ref for _, ref in ZEROTH]
+    """All ten clips: on five, Vosk's own run-to-run differences on audio this damaged (CER ~0.6)
+    come near a point by themselves."""
+    refs = [ref for _, ref in KO_CLIPS]
     for make in (lambda p: scaled(p, 20), noisy):
-        clips = [make(p) for p, _ in ZEROTH]
+        clips = [make(p) for p, _ in KO_CLIPS]
         on, off = corpus_cer(refs, await texts(clips)), corpus_cer(refs, await texts(clips, auto_gain=False))
         assert on <= off + 0.01, (on, off)
 

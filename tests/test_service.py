@@ -124,6 +124,34 @@ async def test_a_deepgram_client_gets_the_same_words_from_v1_listen(service, mon
     assert e.value.response.status_code == 400 and e.value.response.headers["dg-request-id"]
 
 
+async def test_deepgrams_own_sdk_reads_v1_listen(service):
+    """Deepgram's Python SDK, pointed at the service: its typed Results and Metadata, Korean words."""
+    from deepgram import AsyncDeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+
+    http, ws = f"http://127.0.0.1:{service['port']}", f"ws://127.0.0.1:{service['port']}"
+    client = AsyncDeepgramClient(api_key=TOKEN, environment=DeepgramClientEnvironment(
+        base=http, production=ws, agent=ws, agent_rest=http))
+    path, reference = KO_CLIPS[7]
+    got = []
+    async with client.listen.v1.connect(model="nova-2", language="ko", encoding="linear16", sample_rate=16000,
+                                        interim_results=True) as socket:
+        async def receive() -> None:
+            async for message in socket:
+                got.append(message)
+
+        receiving = asyncio.create_task(receive())
+        for frame in audio.frames(audio.load_pcm16(path), 100):
+            await socket.send_media(frame)
+        await socket.send_close_stream()
+        await asyncio.wait_for(receiving, 120)
+    kinds = [type(m).__name__ for m in got]
+    finals = [m for m in got if type(m).__name__ == "ListenV1Results" and m.is_final]
+    heard = " ".join(m.channel.alternatives[0].transcript for m in finals)
+    assert corpus_cer([reference], [heard]) <= 0.15, heard
+    assert kinds[-1] == "ListenV1Metadata" and any(type(m).__name__ == "ListenV1Results" and not m.is_final for m in got)
+
+
 async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_session():
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)[: 4 * 32000]

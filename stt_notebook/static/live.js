@@ -161,11 +161,23 @@ function receive(store, msg) {
 
 function initialize({ model }) {
   const store = storeFor(model);
-  model.on("msg:custom", (msg) => {
+  const onMessage = (msg) => {
     if (msg.type === "capture") msg.on ? startCapture(model, store) : stopCapture(model, store);
     else receive(store, msg);
-  });
+  };
+  model.on("msg:custom", onMessage);
   model.send({ type: "hello" });             // after a page reload: the kernel sends what it heard
+  return () => {                             // the widget is closed: release the microphone, forget it
+    model.off?.("msg:custom", onMessage);
+    const capture = store.capture;
+    store.capture = null;
+    if (capture && !capture.kernelSide) {
+      capture.input.disconnect();
+      capture.stream.getTracks().forEach((t) => t.stop());
+      capture.ctx.close();
+    }
+    stores.delete(model.get("_uid"));
+  };
 }
 
 // ---- the view ----
@@ -328,8 +340,10 @@ function render({ model, el, signal }) {
       redraw();
     }
   });
-  signal?.addEventListener("abort", () => store.views.delete(redraw));
+  const cleanup = () => { store.views.delete(redraw); if (frame) cancelAnimationFrame(frame); };
+  signal?.addEventListener("abort", cleanup);
   redraw();
+  return cleanup;                            // anywidget calls it when the view is removed
 }
 
 export default { initialize, render };

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # What each engine does itself, beyond the audio options every engine takes
 # (language, model, encoding, sample_rate, channels, interim_results, endpointing, utterance_end_ms, vad_events).
 BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords"}, "echo": set()}
+HEARS_WORDS = {"vosk", "whisper"}  # written Korean applies to them (echo names byte counts: no spacer to load)
 BY_STAGE = {"smart_format", "numerals", "replace", "search", "profanity_filter"}
 ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "endpointing",
           "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version",
@@ -62,7 +63,7 @@ def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
 
 def prepare(language: str, engine: str) -> None:
     """Start loading what the stage needs for this language, beside the engine (not waited for)."""
-    if engine in BY_ENGINE and language.split("-")[0].lower() == "ko":
+    if engine in HEARS_WORDS and language.split("-")[0].lower() == "ko":
         korean.Spacer.loading()
 
 
@@ -74,7 +75,7 @@ class TextStage:
         self.active = engine in BY_ENGINE
         self.korean = config.base_language == "ko"
         self.numerals = config.numerals or config.smart_format
-        self.spacing = self.korean  # orthography, not formatting: Deepgram's Korean is spaced without smart_format
+        self.spacing = self.korean and engine in HEARS_WORDS  # orthography, not formatting: Deepgram's Korean is spaced without smart_format
         self.pairs = options.parse_pairs(config.replace)
         self.unsupported = report_unsupported(config, engine)
 
