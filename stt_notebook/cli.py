@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clients send 'Authorization: token T', ?token=T or log in on the page "
                         "(default: $STT_NOTEBOOK_TOKEN; none: open, loopback only)")
     v.add_argument("--engines", default="vosk,whisper,echo", help="engines clients may choose (comma-separated)")
+    v.add_argument("--model", action="append", default=[], metavar="NAME=PATH", dest="models",
+                   help="another model clients may choose by NAME (they never send a path); repeatable")
     v.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                    help="another site whose pages may open WebSockets here (default: same origin only)")
     v.add_argument("--log-format", choices=["text", "json"], default="text",
@@ -295,9 +297,16 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_serve_deepgram(args: argparse.Namespace) -> int:
     """``serve`` under its old name and flags: --key is the token, Deepgram's 8080 the port."""
-    args.token, args.workers, args.engines, args.allow_origin = args.key, 1, "vosk,whisper,echo", []
+    args.token, args.workers, args.engines, args.allow_origin, args.models = args.key, 1, "vosk,whisper,echo", [], []
     args.log_format, args.drain_timeout, args.max_sessions = "text", 10.0, 32
     return cmd_serve(args)
+
+
+def _model_flag(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise STTError(f"--model {text!r} is not NAME=PATH.", hint="For example: --model ko-big=/srv/models/vosk-ko-big")
+    return name, path
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -315,7 +324,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            allowed_origins=tuple(args.allow_origin), json_logs=args.log_format == "json",
                            drain_timeout=args.drain_timeout, allow_cloud=getattr(args, "allow_cloud", False),
                            listen_idle_timeout=getattr(args, "idle_timeout", 10.0),
-                           limits=Limits(max_sessions=args.max_sessions))
+                           limits=Limits(max_sessions=args.max_sessions),
+                           models=dict(_model_flag(m) for m in args.models))
     config.check(args.host, args.port)
     where = f"http://{args.host}:{args.port}/"
     print(f"stt-notebook serve: {where} ({'token required' if args.token else 'no token: loopback only'}, "

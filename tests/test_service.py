@@ -176,6 +176,30 @@ async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_sessio
     assert TOKEN not in json.dumps(lines) and all("level" in line or "event" in line for line in lines)
 
 
+async def test_two_workers_share_one_port_and_clients_choose_models_by_name():
+    from stt_notebook.engines.vosk import VoskEngine
+
+    path, reference = KO_CLIPS[7]
+    pcm = audio.load_pcm16(path)
+
+    async def transcribe(port: int, model: str) -> tuple[str, list[str]]:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}") as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko", "model": model}}))
+            for frame in audio.frames(pcm, 100):
+                await ws.send(frame)
+            await ws.send(json.dumps({"type": "stop_transcription"}))
+            errors = []
+            while (frame := json.loads(await asyncio.wait_for(ws.recv(), 120)))["type"] != "transcription_stopped":
+                errors += [frame["code"]] if frame["type"] == "error" else []
+            return frame["text"], errors
+
+    with serving("--workers", "2", "--model", f"mine={VoskEngine().model_path('ko')}") as (port, _):
+        heard = await asyncio.gather(transcribe(port, "mine"), transcribe(port, "ko"))
+        refused = await transcribe(port, "/etc")  # a path is never a model name
+    assert all(corpus_cer([reference], [text]) <= 0.15 and not errors for text, errors in heard), heard
+    assert refused[1] and refused[1][0] == "INVALID_CONFIG"
+
+
 def test_binding_beyond_loopback_needs_a_token():
     done = subprocess.run([sys.executable, "-m", "stt_notebook.cli", "serve", "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60, env={**os.environ, "STT_NOTEBOOK_TOKEN": ""})
