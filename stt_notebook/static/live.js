@@ -89,7 +89,18 @@ async function startCapture(model, store) {
       : `The microphone could not be opened (${e.name}: ${e.message}).`;
     return fail("DEVICE_ERROR", why);
   }
-  const ctx = new AudioContext();            // the device's own rate; the worklet resamples
+  // 16 kHz context: the browser's own resampler (band-limited, as soxr is on the file path) brings the
+  // device's rate down; where a context cannot take a stream of another rate, the device's rate and
+  // the worklet's own decimation
+  let ctx = new AudioContext({ sampleRate: 16000 });
+  let input;
+  try {
+    input = ctx.createMediaStreamSource(stream);
+  } catch {
+    ctx.close();
+    ctx = new AudioContext();
+    input = ctx.createMediaStreamSource(stream);
+  }
   await ctx.resume();
   const url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
   try {
@@ -104,7 +115,6 @@ async function startCapture(model, store) {
   const node = new AudioWorkletNode(ctx, "stt-pcm16", {
     numberOfInputs: 1, numberOfOutputs: 0, processorOptions: { frameMs: model.get("frame_ms") },
   });
-  const input = ctx.createMediaStreamSource(stream);
   let seq = 0;
   const finished = new Promise((resolve) => {
     node.port.onmessage = ({ data }) => {
