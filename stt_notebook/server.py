@@ -31,7 +31,7 @@ from .kernel_connection import kernel_connection
 from .protocol import Start, parse_frame
 from .session import Session
 from .wire import stt_ws
-from .wire.driver import Closing, Driver, Host, Limits, Outcome, offered
+from .wire.driver import Closing, Driver, Host, Limits, Outcome, offered_session
 from .wire.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,10 @@ class STTRelay(LoggingConfigurable):
             connection.close(1001, "server shutting down")
 
     def open_session(self, start: Start) -> Session:
-        engine, model = self.offered(start)
-        return Session(engine, start.config.language, model, config=start.config)
+        return offered_session(start, self.engines, self.models)
 
     def limits(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.trait_names(config=True) if name != "models"}
-
-    def offered(self, start: Start) -> tuple[str, str | None]:
-        return offered(start, self.engines, self.models)
 
 
 class HealthHandler(APIHandler):

@@ -34,7 +34,7 @@ from ..errors import ErrorCode, STTError
 from ..protocol import DEFAULT_MAX_FRAME_BYTES, Start, parse_frame
 from ..session import Session
 from ..wire import stt_ws
-from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered
+from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered_session
 from ..wire.listen import CLOSE as LISTEN_CLOSE
 from ..wire.listen import ListenCodec, authorized, refusal, stream_for
 from ..wire.metrics import Metrics
@@ -84,8 +84,7 @@ class Service:
         self.draining = False
 
     def _open(self, start: Start) -> Session:
-        engine, model = offered(start, self.config.engines, self.config.models)  # names, never paths
-        return Session(engine, start.config.language, model, config=start.config)
+        return offered_session(start, self.config.engines, self.config.models)  # names, never paths
 
     @staticmethod
     def _open_listen(start: Start) -> Session:

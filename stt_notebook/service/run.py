@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import signal
-import sys
 from typing import Any
 
 import uvicorn
@@ -105,4 +104,3 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8001, work
         Multiprocess(uv, sockets=[uv.bind_socket()]).run()
     else:
         uvicorn.Server(uv).run()
-    sys.stderr.flush()

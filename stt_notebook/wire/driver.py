@@ -98,6 +98,12 @@ def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> 
                              hint=f"Offered: {', '.join([*VOSK_PACKAGES, *WHISPER_PACKAGES, *models])}.")
 
 
+def offered_session(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> Session:
+    """A Session for a client's Start, on the operator's terms (:func:`offered`)."""
+    engine, model = offered(start, engines, models)
+    return Session(engine, start.config.language, model, config=start.config)
+
+
 class Host:
     """What every connection of one server shares: its limits, its running sessions and how a
     Start becomes a Session (the operator's engines and models)."""

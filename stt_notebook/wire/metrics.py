@@ -90,6 +90,7 @@ class Watch:
                     self._reported = word.end
                     i = min(bisect.bisect_left(self._positions, word.end), len(self._arrivals) - 1)
                     latency = max(0.0, now - self._arrivals[i])
+                    del self._positions[:i], self._arrivals[:i]  # reported audio is not kept: bounded memory
                     self._latencies.append(latency)
                     self.metrics.latency.labels(self.wire).observe(latency)
         elif isinstance(outcome, Stopped):
