@@ -37,6 +37,6 @@ def __getattr__(name: str):  # the widget pulls in ipywidgets: import it only wh
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .server import STTExtension
+    from .jupyter.extension import STTExtension
 
-    return [{"module": "stt_notebook.server", "app": STTExtension}]
+    return [{"module": "stt_notebook.jupyter.extension", "app": STTExtension}]

@@ -276,7 +276,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import audio
-    from .client import RelayClient
+    from .wire.client import RelayClient
 
     config = {"language": args.language, "engine": args.engine, **dict(parse_option(o) for o in args.option)}
     if args.model:

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 from stt_notebook.errors import STTError
-from stt_notebook.protocol import Start
+from stt_notebook.wire.commands import Start
 from stt_notebook.session import Session
 from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Outcome
 from stt_notebook.wire.listen import CLOSE, ListenCodec, authorized, refusal, stream_for

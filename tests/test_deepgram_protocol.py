@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stt_notebook import ConfigError, Final, Interim, SpeechStarted, StreamConfig, UtteranceEnd
-from stt_notebook.deepgram_protocol import (Metadata, build_query, close_error, handshake_error,
+from stt_notebook.deepgram.protocol import (Metadata, build_query, close_error, handshake_error,
                                             parse_message)
 from stt_notebook.events import Error
 

@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 from stt_notebook import Session, StreamConfig, audio
 from stt_notebook.errors import ErrorCode
 from stt_notebook.events import Error, Final
-from stt_notebook.protocol import Audio, ProtocolError, Start, Stop, parse_frame
-from stt_notebook.wire.driver import DRAIN, Close, Closing, Driver, Finalize, Host, KeepAlive, Limits, Stopped
+from stt_notebook.wire.commands import DRAIN, Audio, Close, Finalize, KeepAlive, ProtocolError, Start, Stop
+from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Stopped
+from stt_notebook.wire.stt_ws import parse_frame
 from stt_notebook.wire.listen import CLOSE, ListenCodec
+from stt_notebook.widget.messages import Hello
+from stt_notebook.widget.messages import commands as page_commands
 
 SECOND = bytes(32000)
 
@@ -113,6 +116,28 @@ def test_the_listen_codec_never_raises(frame, rate, channels):
         assert isinstance(command, (Audio, Finalize, KeepAlive, Stop, Close, ProtocolError))
         if isinstance(command, ProtocolError):
             assert codec.render(Error(command.code, command.message))[0]["variant"] == "SchemaError"
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                       max_leaves=12)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(JSONISH, st.dictionaries(st.just("type"), st.sampled_from(["audio", "start", "stop", "hello", "error"])
+                                          | st.text(max_size=10)).flatmap(
+    lambda base: st.dictionaries(st.sampled_from(["t", "seq", "code", "message"]),
+                                                 JSONISH | st.just(10 ** 400) | st.just(float("nan")), max_size=3)
+    .map(lambda extra: {**extra, **base}))),
+       st.lists(st.binary(max_size=300), max_size=3))
+def test_the_widget_codec_never_raises(content, buffers):
+    for command in page_commands(content, buffers, max_bytes=200):
+        assert isinstance(command, (Audio, Start, Stop, Hello, ProtocolError))
+        if isinstance(command, Audio):
+            assert len(command.pcm) % 2 == 0 and 0 < len(command.pcm) <= 200
+            assert command.timestamp is None or abs(command.timestamp) < 1e12
+        if isinstance(command, ProtocolError):
+            assert len(json.dumps(command.frame())) < 1000
 
 
 def test_listen_audio_is_resampled_to_16k_mono_and_close_stream_keeps_the_tail():

@@ -17,7 +17,7 @@ import websockets
 from jupyter_server.services.kernels.connection.base import (deserialize_binary_message, deserialize_msg_from_ws_v1,
                                                              serialize_binary_message, serialize_msg_to_ws_v1)
 
-from stt_notebook.kernel_connection import QuietStatus, v1_parts, wants_quiet
+from stt_notebook.jupyter.kernel_connection import QuietStatus, v1_parts, wants_quiet
 
 from .conftest import TOKEN
 

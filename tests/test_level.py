@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from stt_notebook import Session, StreamConfig, audio
-from stt_notebook.deepgram_protocol import build_query
+from stt_notebook.deepgram.protocol import build_query
 from stt_notebook.errors import ConfigError
 from stt_notebook.level import ADVICE, CLIPPED, LevelStage
 

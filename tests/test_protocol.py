@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stt_notebook.errors import ErrorCode
-from stt_notebook.protocol import Audio, ProtocolError, Start, Stop, parse_frame
+from stt_notebook.wire.commands import Audio, ProtocolError, Start, Stop
+from stt_notebook.wire.stt_ws import parse_frame
 
 CODES = {v for k, v in vars(ErrorCode).items() if k.isupper()}
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

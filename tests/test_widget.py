@@ -19,7 +19,7 @@ import pytest
 from stt_notebook import LiveTranscriber, Transcript, audio
 from stt_notebook.errors import STTError
 from stt_notebook.events import Final, Interim, SpeechStarted, UtteranceEnd, Word
-from stt_notebook.widget_messages import Outbox, snapshot
+from stt_notebook.widget.messages import Outbox, snapshot
 
 from .conftest import corpus_cer
 
@@ -112,6 +112,42 @@ def test_bad_frames_and_unknown_messages_are_reported_and_recording_goes_on(ko_c
     assert codes == ["AUDIO_FORMAT_ERROR", "INVALID_MESSAGE"]
     assert corpus_cer([reference], ["".join(w.transcript.words.word)]) <= 0.15
     assert {e["code"] for m in page.updates() for e in m.get("errors", [])} == set(codes)
+
+
+def page_junk(rng) -> tuple[object, list[bytes]]:
+    """A comm message a broken or hostile page might send, with its buffers."""
+    value = rng.choice([None, True, -1, 10 ** 400, float("nan"), "x" * rng.randint(0, 2000), [1, [2]], {"a": {}}])
+    kind = rng.choice(["audio", "audio", "start", "stop", "hello", "error", "", None, 7, "teleport", ["audio"]])
+    content = rng.choice([{"type": kind, "t": value, "seq": value}, {"type": kind, "code": value, "message": value},
+                          [kind], value])
+    buffers = [rng.randbytes(rng.choice([0, 1, 3, 320, 3200])) for _ in range(rng.randint(0, 2))]
+    if rng.random() < 0.01:
+        buffers.append(bytes((1 << 20) + 2))  # past the frame limit
+    return content, buffers
+
+
+def test_a_hostile_page_gets_coded_errors_and_the_widget_still_transcribes(ko_clip):
+    import random
+
+    path, reference = ko_clip
+    w = LiveTranscriber(language="ko")
+    page = Page(w)
+    rng = random.Random(14)
+    for _ in range(2000):
+        from_page(w, *page_junk(rng))
+    from_page(w, {"type": "stop"})
+    wait_until(lambda: not w.recording and w.driver.inbox.empty())  # every message taken and told
+    time.sleep(0.2)
+    codes = {e.code for e in w.transcript.errors}
+    assert codes <= {"INVALID_MESSAGE", "AUDIO_FORMAT_ERROR", "PAYLOAD_TOO_LARGE", "DEVICE_ERROR"}, codes
+    assert {"INVALID_MESSAGE", "AUDIO_FORMAT_ERROR", "PAYLOAD_TOO_LARGE"} <= codes
+    assert all(len(e["message"]) <= 500 for m in page.updates() for e in m.get("errors", []))
+    errors_before = len(w.transcript.errors)
+    speak(w, audio.load_pcm16(path), realtime_factor=20)
+    wait_until(lambda: w.status == "idle" and not w.recording)
+    assert len(w.transcript.errors) == errors_before
+    clean_take = w.transcript.words.start >= w.audio_seconds - len(audio.load_pcm16(path)) / 32000
+    assert corpus_cer([reference], ["".join(w.transcript.words[clean_take].word)]) <= 0.15
 
 
 def test_page_capture_failure_is_shown_and_recorded():

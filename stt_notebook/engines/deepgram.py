@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from ..audio import pace_delay
 from ..config import StreamConfig
-from ..deepgram_protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, build_query, close_error,
+from ..deepgram.protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, build_query, close_error,
                                  handshake_error, parse_message)
 from ..errors import EngineUnavailableError, ErrorCode
 from ..events import Error, Event, Final, shift

@@ -31,9 +31,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
 from ..errors import ErrorCode, STTError
-from ..protocol import DEFAULT_MAX_FRAME_BYTES, Start, parse_frame
 from ..session import Session
 from ..wire import stt_ws
+from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Start
 from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered_session
 from ..wire.listen import CLOSE as LISTEN_CLOSE
 from ..wire.listen import ListenCodec, authorized, refusal, stream_for
@@ -41,7 +41,7 @@ from ..wire.metrics import Metrics
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-WIDGET_STATIC = Path(__file__).parent.parent / "static"
+WIDGET_STATIC = Path(__file__).parent.parent / "widget" / "static"
 
 
 @dataclass
@@ -161,7 +161,7 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
 
         await _pump(websocket, service.hosts["ws/stt"], watch, render,
-                    lambda message: [parse_frame(message, config.max_frame_bytes)])
+                    lambda message: [stt_ws.parse_frame(message, config.max_frame_bytes)])
 
     async def listen_socket(websocket: WebSocket) -> None:
         request_id = str(uuid.uuid4())

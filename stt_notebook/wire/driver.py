@@ -21,34 +21,18 @@ from typing import Any, Callable, Mapping, Sequence, Union
 from ..audio import duration, pace_delay
 from ..errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
 from ..events import Error, Event
-from ..protocol import Audio, ProtocolError, Start, Stop
 from ..session import Session
 from ..transcript import Transcript
+from .commands import DRAIN, Audio, Close, Command, Finalize, ProtocolError, Start, Stop
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Finalize:
-    """Flush what was heard as finals; the session goes on (Deepgram's Finalize)."""
+class Started:
+    """A session is listening (its engine loaded): audio sent from now on is recognized at once."""
 
-
-@dataclass(frozen=True)
-class KeepAlive:
-    """No audio for a while, but the client is there (Deepgram's KeepAlive)."""
-
-
-@dataclass(frozen=True)
-class Close:
-    """Finish what was received (its finals go out), then close the connection: ``why`` is
-    "drain" (the host shuts down), "idle" (nothing came for ``idle_timeout``) or "bad_audio"."""
-
-    why: str
-    message: str = ""
-
-
-DRAIN = Close("drain", "server shutting down")
-Command = Union[Start, Audio, Finalize, KeepAlive, Stop, ProtocolError, Close]
+    engine: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +52,7 @@ class Closing:
     message: str = ""
 
 
-Outcome = Union[Event, Stopped, Closing]
+Outcome = Union[Event, Started, Stopped, Closing]
 
 
 @dataclass
@@ -127,10 +111,12 @@ class Driver:
     """One connection. ``receive(command)`` from the host's frame callback (never blocks);
     ``emit(outcome)`` is called in order for everything the client should be told."""
 
-    def __init__(self, host: Host, emit: Callable[[Outcome], Any], *, one_session: bool = False):
+    def __init__(self, host: Host, emit: Callable[[Outcome], Any], *, one_session: bool = False,
+                 audio_starts: bool = True):
         self.host = host
         self.emit = emit
         self.one_session = one_session  # /v1/listen: the connection is one stream; its end ends it
+        self.audio_starts = audio_starts  # audio with no session starts one; else (the widget) it is dropped
         self.session: Session | None = None
         self._last_start = Start()  # audio with no session running starts one like the last
         self.inbox: asyncio.Queue = asyncio.Queue()
@@ -193,7 +179,7 @@ class Driver:
                 await self._stop()
             await self._start(command)
         elif isinstance(command, Audio):
-            if command.pcm:
+            if command.pcm and (self.session is not None or self.audio_starts):
                 if self.session is None:
                     await self._start(self._last_start)
                 assert self.session is not None
@@ -229,6 +215,7 @@ class Driver:
             raise
         self.session = session
         self._audio_started = time.monotonic()
+        self.emit(Started(session.engine_name))
 
     async def _pace(self, session: Session, seconds: float) -> None:
         """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue in the inbox

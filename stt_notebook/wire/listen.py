@@ -15,11 +15,12 @@ from ..audio import StreamResampler
 from ..config import StreamConfig
 from ..errors import ErrorCode
 from ..events import Error
-from ..deepgram_protocol import NET0001, config_from_query, event_message, metadata_message
+from ..deepgram.protocol import NET0001, config_from_query, event_message, metadata_message
 from ..engines import choose_engine_name, get_engine
 from ..errors import ConfigError
-from ..protocol import DEFAULT_MAX_FRAME_BYTES, Audio, ProtocolError, Stop, too_large
-from .driver import Close, Closing, Command, Finalize, KeepAlive, Outcome, Stopped
+from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Finalize, KeepAlive, ProtocolError, Stop,
+                       too_large)
+from .driver import Closing, Outcome, Started, Stopped
 
 CLOSE = {"stopped": (1000, ""), "drain": (1001, "server shutting down"), "idle": (1011, NET0001),
          "bad_audio": (1008, "DATA-0000"), "failed": (1011, "NET-0000")}
@@ -103,7 +104,7 @@ class ListenCodec:
             created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
             return [metadata_message(self.request_id, outcome.audio_seconds, self.config.channels, self.model,
                                      created.replace("+00:00", "Z"))]
-        if isinstance(outcome, Closing):
+        if isinstance(outcome, (Started, Closing)):
             return []
         if isinstance(outcome, Error) and outcome.code in VARIANTS:
             return [{"type": "Error", "variant": VARIANTS[outcome.code], "description": outcome.message,

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..events import Error, Final, Interim
-from ..protocol import Audio
+from .commands import Audio
 from .driver import Outcome, Stopped
 
 sessions_log = logging.getLogger("stt_notebook.sessions")

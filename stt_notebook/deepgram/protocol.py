@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
-from .config import LOCAL_OPTIONS, StreamConfig
-from .errors import ConfigError, ErrorCode
-from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, search_from_wire, search_to_wire
+from ..config import LOCAL_OPTIONS, StreamConfig
+from ..errors import ConfigError, ErrorCode
+from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, search_from_wire, search_to_wire
 
 DEFAULT_MODEL = "nova-2"
 KEEPALIVE = json.dumps({"type": "KeepAlive"})

@@ -1,9 +1,13 @@
 """``LiveTranscriber``: a notebook cell that listens and writes — interim text, final lines,
 a confidence timeline — while ``w.transcript`` grows as a DataFrame-ready Transcript.
 
+The widget is a host of the one session driver (:mod:`stt_notebook.wire.driver`), as the socket
+servers are: the page's comm messages are parsed into the driver's commands
+(:mod:`stt_notebook.widget.messages`), kernel-side sources (a file, a microphone here) feed it
+Audio commands, and what it says goes back to the page coalesced.
+
 Threads: browser messages reach ``on_msg`` only when the kernel is idle, so the handler does
-nothing but hand the message to a background event loop, which owns every Session. Events go
-back to the browser from that loop, coalesced (:mod:`stt_notebook.widget_messages`).
+nothing but hand the message to a background event loop, which owns the driver and its Session.
 """
 
 from __future__ import annotations
@@ -16,22 +20,28 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anywidget
 import traitlets
 
-from . import audio
-from .config import StreamConfig
-from .engines import choose_engine_name, preload
-from .errors import ErrorCode, STTError
-from .events import Error, Event
-from .session import Session, source_frames
-from .transcript import LOW_CONFIDENCE, Transcript
-from .widget_html import static_view
-from .widget_messages import Outbox, snapshot
+from .. import audio
+from ..config import StreamConfig
+from ..engines import choose_engine_name, preload
+from ..errors import ErrorCode, STTError
+from ..events import Error, Event
+from ..session import Session, source_frames
+from ..transcript import LOW_CONFIDENCE, Transcript
+from ..wire.commands import Audio, ProtocolError, Start, Stop
+from ..wire.driver import Closing, Driver, Host, Limits, Outcome, Started, Stopped
+from .html import static_view
+from .messages import Hello, Outbox, commands, snapshot
 
 STATIC = Path(__file__).parent / "static"
+# one recording at a time; audio comes at real time (a file is paced here), and what arrives while
+# the engine loads waits (about 10 minutes of frames), so the person's first words are kept
+WIDGET_LIMITS = Limits(max_sessions=1, max_realtime_factor=1000.0, burst_seconds=3600.0,
+                       max_queued_frames=6000, idle_timeout=0.0)
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -44,18 +54,6 @@ def background_loop() -> asyncio.AbstractEventLoop:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="stt-notebook-live", daemon=True).start()
         return _loop
-
-
-async def _until_none(queue: asyncio.Queue) -> AsyncIterator[bytes]:
-    while (frame := await queue.get()) is not None:
-        yield frame
-
-
-async def _until_set(frames: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
-    async for frame in frames:
-        if stop.is_set():
-            return
-        yield frame
 
 
 class LiveTranscriber(anywidget.AnyWidget):
@@ -110,16 +108,19 @@ class LiveTranscriber(anywidget.AnyWidget):
                          source_label=Path(source).name if kind == "file" else str(device or kind))
         self.source, self.device, self.model, self.options = source, device, model, dict(options)
         self.transcript = Transcript(language=language, engine=self.engine_name)
-        self.session: Session | None = None
+        self.session: Session | None = None  # the current (or last) recording's
         self.up_latency_ms: deque[float] = deque(maxlen=10_000)  # browser send → kernel loop, per frame
         self._interval = 1.0 / updates_per_second
         self._outbox = Outbox()
         self._flush_at: float | None = None
         self._last_flush = 0.0
         self._offset = 0.0  # seconds of audio in earlier recordings
-        self._frames: asyncio.Queue | None = None  # browser frames for the current recording
-        self._stop_capture = asyncio.Event()  # set: kernel-side sources stop capturing
-        self._run: concurrent.futures.Future | None = None
+        self._host = Host(WIDGET_LIMITS, self._open_session)
+        self._driver: Driver | None = None
+        self._run: concurrent.futures.Future | None = None  # done when the current recording has ended
+        self._starting = False
+        self._errors_before = 0
+        self._stop_capture = asyncio.Event()  # set: a kernel-side source stops capturing
         self._displays: list[Any] = []  # IPython display handles of this widget's outputs
         self._loop = background_loop()
         self.on_msg(self._on_msg)
@@ -233,120 +234,124 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._loop.call_soon_threadsafe(run)
         done.result()
 
-    # -- browser → kernel: enqueue only --
+    # -- browser → kernel: enqueue only; the loop parses (messages.commands) and hands over --
     def _on_msg(self, _widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
         payload = [bytes(b) for b in buffers or ()]
         self._loop.call_soon_threadsafe(self._handle, content, payload, time.time())
 
     def _handle(self, content: dict[str, Any], buffers: list[bytes], received: float) -> None:
-        kind = content.get("type")
-        if kind == "audio":
-            if isinstance(sent_ms := content.get("t"), (int, float)):
-                self.up_latency_ms.append(received * 1000 - sent_ms)
-            self._take_audio(buffers)
-        elif kind == "start":
-            self._begin()
-        elif kind == "stop":
-            self._end()
-        elif kind == "hello":
-            self._tell_page(snapshot(self.transcript))
-        elif kind == "error":  # the page could not capture: permission, no device, insecure context
-            self._event(Error(str(content.get("code", ErrorCode.DEVICE_ERROR)), str(content.get("message", ""))))
-            self.status = "error"
-            self._end()
-        else:
-            self._event(Error(ErrorCode.INVALID_MESSAGE, f"unknown widget message type {kind!r}"))
+        for command in commands(content, buffers):
+            if isinstance(command, Audio):
+                if command.timestamp is not None:
+                    self.up_latency_ms.append((received - command.timestamp) * 1000)
+                if self.recording:  # frames still in flight after a stop have no recording to go to
+                    self.driver.receive(command)
+                    self._advise()
+            elif isinstance(command, Start):
+                self._begin()
+            elif isinstance(command, Stop):
+                self._end()
+            elif isinstance(command, Hello):
+                self._tell_page(snapshot(self.transcript))
+            else:  # a coded error (a bad frame, the page could not capture): the driver tells it
+                self.driver.receive(command)
 
-    def _take_audio(self, buffers: list[bytes]) -> None:
-        if self._frames is None:
-            return  # audio after stop (frames in flight): nothing listens any more
-        for pcm in buffers:
-            if len(pcm) % 2:
-                self._event(Error(ErrorCode.AUDIO_FORMAT_ERROR,
-                                  f"audio frame of {len(pcm)} bytes is not whole 16-bit samples; skipped"))
-            elif pcm:
-                self._frames.put_nowait(pcm)
+    # -- recordings (all in the background loop): this widget is the driver's host --
+    @property
+    def driver(self) -> Driver:
+        if self._driver is None:  # made in the loop, on first use
+            self._driver = Driver(self._host, self._told, audio_starts=False)
+        return self._driver
 
-    # -- recordings (all in the background loop) --
     def _begin(self) -> None:
         if self.recording:
             return
-        try:
-            self.session = Session(self.engine, self.language, self.model, transcript=self.transcript,
-                                   offset=self._offset, **self.options)  # one Transcript, times running on
-            loading = not preload(self.engine, self.language, self.model).done()
-        except STTError as e:
-            self._fail(e)
-            return
-        self.status, self.message = ("loading" if loading else "starting"), ""
-        self.engine_name = self.transcript.engine = self.session.engine_name
-        self._frames, self._stop_capture = asyncio.Queue(), asyncio.Event()
-        source = self._advised(self.session, self._source(self._frames, self._stop_capture))
-        self._run = asyncio.run_coroutine_threadsafe(self._record(self.session, source), self._loop)
+        self._run = run = concurrent.futures.Future()
+        self.session = None
+        self._errors_before = len(self.transcript.errors)
+        self.status, self.message, self.input_advice = "starting", "", ""
+        self.driver.receive(Start())
+        if self.source_kind != "browser":
+            self._stop_capture = asyncio.Event()
+            self._loop.create_task(self._feed(run, self._stop_capture))
+
+    def _open_session(self, _start: Start) -> Session:
+        """The driver's Start, on this widget's terms: its engine, language and options, one Transcript
+        whose times run on over every recording."""
+        self._starting = True  # an error before Started means this recording could not start
+        session = Session(self.engine, self.language, self.model, transcript=self.transcript,
+                          offset=self._offset, **self.options)
+        self.session = session
+        self.engine_name = self.transcript.engine = session.engine_name
+        if not preload(self.engine, self.language, self.model).done():
+            self.status = "loading"
+        return session
 
     def _end(self) -> None:
-        self._stop_capture.set()  # a kernel-side source stops capturing, then drains
-        if self._frames is not None:
-            self._frames.put_nowait(None)
-            self._frames = None
-        if self.recording:
-            self.status = "stopping"
-
-    async def _record(self, session: Session, source: AsyncIterator[bytes]) -> None:
-        offset, errors_before = self._offset, len(self.transcript.errors)
-        session.subscribe(self._show)  # the session adds its events to self.transcript itself
-        try:
-            await session.start()
-            self.status = "recording"
-            await session.run(source, realtime=self.source_kind == "file", frame_ms=self.frame_ms)
-            self.status = "error" if len(self.transcript.errors) > errors_before else "idle"
-        except STTError as e:
-            await session.abort()
-            self._fail(e)
-        except Exception as e:  # the widget outlives a broken recording; the transcript stays
-            await session.abort()
-            self._fail(STTError(f"recording failed: {e}"))
-        finally:
-            self._offset = offset + session.audio_seconds
-            self._frames = None  # browser frames still in flight have no recording to go to
-            if self.source_kind != "browser":
-                self._outbox.level = -100.0  # nothing is captured any more: the meter rests
-            self._flush()
-
-    def _source(self, frames: asyncio.Queue, stop: asyncio.Event) -> Any:
+        if not self.recording:
+            return
+        self.status = "stopping"
         if self.source_kind == "browser":
-            return _until_none(frames)  # the page sends every frame before "stop": all are taken
-        if self.source_kind == "file":
-            return self._metered(_until_set(source_frames(self.source, self.frame_ms), stop))
-        from .microphone import microphone_frames
+            self.driver.receive(Stop())  # the page sent every frame before "stop": all are taken
+        else:
+            self._stop_capture.set()  # the source stops capturing; its last frames go, then Stop
 
-        return self._metered(microphone_frames(self.device, self.frame_ms, until=stop))
+    async def _feed(self, run: concurrent.futures.Future, stop: asyncio.Event) -> None:
+        """A kernel-side source (a file at real time, a microphone here) as Audio commands, then Stop."""
+        from ..microphone import microphone_frames
 
-    async def _advised(self, session: Session, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """After each frame the session took: tell the person when their input stays too quiet or clips."""
-        self.input_advice = ""
-        async for frame in frames:
-            yield frame
-            if (advice := session.input_level.advice) != self.input_advice:
-                self.input_advice = advice
+        frames = (source_frames(self.source, self.frame_ms, realtime=True) if self.source_kind == "file"
+                  else microphone_frames(self.device, self.frame_ms, until=stop))
+        try:
+            async for frame in frames:
+                if stop.is_set() or self._run is not run:
+                    break
+                self._outbox.level = max(audio.level_dbfs(frame), -100.0)  # the page's meter; JSON has no -inf
+                self._schedule_flush()
+                self.driver.receive(Audio(frame))
+                self._advise()
+        except STTError as e:  # no such device, an unreadable file: told in order, after the Start
+            self.driver.receive(ProtocolError(e.code, str(e)))
+        finally:
+            if self._run is run:
+                self.driver.receive(Stop())
 
-    async def _metered(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """Kernel-side sources drive the page's level meter (the browser meters its own microphone)."""
-        async for frame in frames:
-            self._outbox.level = max(audio.level_dbfs(frame), -100.0)  # JSON has no -inf
-            self._schedule_flush()
-            yield frame
+    def _told(self, outcome: Outcome) -> None:
+        """What the driver says, in order: the recording's state, and events for the view."""
+        if isinstance(outcome, Started):
+            self._starting = False
+            if self.status in ("loading", "starting"):
+                self.status = "recording"
+        elif isinstance(outcome, Stopped):
+            if outcome.transcript is self.transcript:  # not a Stop that found no session
+                self._finish(outcome.audio_seconds)
+        elif not isinstance(outcome, Closing):
+            if not (self.transcript.events and self.transcript.events[-1] is outcome):
+                self.transcript.add(outcome)  # the driver's own (a bad frame, a failed start); the session adds its events
+            self._show(outcome)
+            if isinstance(outcome, Error) and self._starting:
+                self._starting = False
+                self._finish(0.0)  # the recording could not start
+            elif isinstance(outcome, Error) and not self.recording:
+                self.status = "error"
 
-    def _fail(self, error: STTError) -> None:
-        self._event(Error(error.code, str(error)))  # message and hint
-        self.status = "error"
+    def _finish(self, audio_seconds: float) -> None:
+        run, self._run = self._run, None
+        self._offset += audio_seconds
+        self.status = "error" if len(self.transcript.errors) > self._errors_before else "idle"
+        if self.source_kind != "browser":
+            self._stop_capture.set()
+            self._outbox.level = -100.0  # nothing is captured any more: the meter rests
+        self._flush()
+        if run is not None:
+            run.set_result(None)
+
+    def _advise(self) -> None:
+        """Tell the person when their input stays too quiet or clips (the session's level stage measures)."""
+        if self.session is not None and (advice := self.session.input_level.advice) != self.input_advice:
+            self.input_advice = advice
 
     # -- kernel → browser, throttled --
-    def _event(self, event: Event) -> None:
-        """The widget's own events (a page error, a recording that could not start)."""
-        self.transcript.add(event)
-        self._show(event)
-
     def _show(self, event: Event) -> None:
         self._outbox.add(event, utterance=len(self.transcript) - 1)
         if isinstance(event, Error):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .events import SpeechStarted, UtteranceEnd
-from .transcript import Transcript
+from ..events import SpeechStarted, UtteranceEnd
+from ..transcript import Transcript
 
 WIDTH, HEIGHT, AXIS = 640, 90, 26
 

@@ -1,4 +1,5 @@
-"""What the live view is told, and how often. Pure: no widgets, no threads.
+"""The widget's comm wire, sans-I/O: the page's messages → driver commands (:func:`commands`),
+and what the live view is told, and how often (:class:`Outbox`). Pure: no widgets, no threads.
 
 Engines emit interims far faster than a person reads them, and the kernel's IOPub channel drops
 comm messages past ~1000/s, so events are coalesced into at most one ``update`` message per
@@ -7,10 +8,49 @@ interval: the latest interim only, every final, every mark and error.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
 
-from .events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd
-from .transcript import Transcript
+from ..errors import ErrorCode
+from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd
+from ..transcript import Transcript
+from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Audio, Command, ProtocolError, Start, Stop, pcm_or_error
+
+PAGE_ERRORS = {ErrorCode.DEVICE_ERROR, ErrorCode.AUDIO_FORMAT_ERROR}  # what a page may report of itself
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A view (re)opened: it wants everything heard so far (:func:`snapshot`)."""
+
+
+PageCommand = Union[Command, Hello]
+
+
+def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> list[PageCommand]:
+    """One comm message from the page → what it asks. Never raises, whatever the message.
+
+    ``audio`` carries PCM16 frames as binary buffers (``t``: the page's send time, ms since the
+    epoch); ``start``/``stop`` bracket a recording; ``error`` is the page failing to capture
+    (permission, no device, insecure context); ``hello`` asks for the transcript so far."""
+    kind = content.get("type") if isinstance(content, dict) else None
+    if kind == "audio":
+        sent = _epoch_seconds(content.get("t"))
+        checked = [pcm_or_error(pcm, max_bytes) for pcm in buffers if pcm]
+        return [Audio(c.pcm, timestamp=sent) if isinstance(c, Audio) else c for c in checked]
+    if kind == "start":
+        return [Start()]  # the widget's own engine, language and options: the page chooses nothing
+    if kind == "stop":
+        return [Stop()]
+    if kind == "hello":
+        return [Hello()]
+    if kind == "error":
+        code = content.get("code")
+        message = content.get("message")
+        return [ProtocolError(code if isinstance(code, str) and code in PAGE_ERRORS else ErrorCode.DEVICE_ERROR,
+                              message[:500] if isinstance(message, str) else "The page could not capture audio.")]
+    return [ProtocolError(ErrorCode.INVALID_MESSAGE, "Unknown widget message type.",
+                          {"expected": ["start", "audio", "stop", "hello", "error"]})]
 
 
 def final_to_view(final: Final, utterance: int) -> dict[str, Any]:
@@ -34,6 +74,12 @@ def mark_to_view(event: Event) -> list[Any] | None:
     if isinstance(event, UtteranceEnd):
         return ["utterance_end", round(event.last_word_end, 3)]
     return None
+
+
+def _epoch_seconds(ms: Any) -> float | None:
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not -1e15 < ms < 1e15:  # NaN fails too
+        return None
+    return ms / 1000
 
 
 class Outbox:

@@ -1,0 +1,1 @@
+"""Jupyter as a host: the server extension (relay, handlers, shutdown) and the kernel WebSocket tuning."""

@@ -1,0 +1,89 @@
+"""What a client asks of the session driver, whatever its wire: each wire's codec parses its
+frames into these commands (bad input into a :class:`ProtocolError` carrying a stable code), and
+:mod:`stt_notebook.wire.driver` takes them in order. Plain data: no I/O, nothing raises."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ..config import StreamConfig
+from ..errors import ErrorCode
+from ..events import Error, to_wire
+
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an engine or model name: never a path
+
+
+@dataclass(frozen=True)
+class Start:
+    """Open a session: an engine and model by the names the server offers, and its options."""
+
+    engine: str = "auto"
+    model: str | None = None
+    config: StreamConfig = field(default_factory=StreamConfig)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """PCM16 16 kHz mono (whole samples: the codec checked). ``timestamp``: the client's send time."""
+
+    pcm: bytes
+    timestamp: float | None = None
+    chunk_id: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """Flush what was heard as finals; the session goes on (Deepgram's Finalize)."""
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """No audio for a while, but the client is there (Deepgram's KeepAlive)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Finish the session: what was received yields its finals."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """Finish what was received (its finals go out), then close the connection: ``why`` is
+    "drain" (the host shuts down), "idle" (nothing came for ``idle_timeout``) or "bad_audio"."""
+
+    why: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ProtocolError:
+    """A frame the codec could not take: told to the client as an error; the connection goes on."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+    def frame(self) -> dict[str, Any]:
+        return to_wire(Error(self.code, self.message, details=self.details))
+
+
+DRAIN = Close("drain", "server shutting down")
+Command = Union[Start, Audio, Finalize, KeepAlive, Stop, ProtocolError, Close]
+
+
+def too_large(size: int, max_bytes: int) -> ProtocolError:
+    return ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"Frame of {size} bytes exceeds the {max_bytes}-byte limit.",
+                         {"max_bytes": max_bytes})
+
+
+def pcm_or_error(pcm: bytes, max_bytes: int) -> Audio | ProtocolError:
+    """Audio bytes as a command: within the frame limit and whole 16-bit samples (every wire's check)."""
+    if len(pcm) > max_bytes:
+        return too_large(len(pcm), max_bytes)
+    if len(pcm) % 2:
+        return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
+                             f"Audio is 16-bit PCM: {len(pcm)} bytes is not a whole number of samples.")
+    return Audio(pcm)
