@@ -40,6 +40,10 @@ PRE_ROLL = 0.3  # seconds kept before speech starts
 MAX_WINDOW = 20.0  # seconds: longer open windows are committed up to their last second
 TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this length
 MIN_DECODE = 1.0  # seconds of window before the first interim decode (shorter ones decode badly)
+# seconds of window before interim decodes may commit words: decodes of shorter windows agree on
+# guesses that more audio revises ("had he married a" heard as "how do you marry the"); interims show
+# from MIN_DECODE, and a phrase shorter than this is committed whole when it ends (benchmarks/pauses.py)
+MIN_COMMIT_WINDOW = 3.0
 COMMIT_MARGIN = 0.3  # seconds: words ending this close to the window's end are not committed yet
 CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip interim decodes
 BEAM = 5  # beam search, interims and finals alike: it costs little beside tiny.en's encoder (benchmarks/pauses.py)
@@ -47,6 +51,7 @@ END_PAD = 0.2  # seconds of audio kept after the VAD's end of speech when an utt
 NO_SPEECH = 0.6  # a segment Whisper itself judges this likely to be silence is not words
 HALLUCINATION_SILENCE = 0.5  # faster-whisper skips silences this long around a suspected hallucination
 UNSURE_TAIL = 0.4  # mean word probability under which a closing decode's last sentence is padding
+INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
 SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
@@ -70,6 +75,13 @@ def _read_model(path: Path):
 
 def load_model(path: Path):
     return shared_model(("whisper", path), lambda: _read_model(path))
+
+
+def _unheard(words: Any) -> bool:
+    """A segment whose words mostly take no time was not heard but filled in ("Thank you very much."
+    and "see you next time" over applause or the pad after speech): none of it is kept, not even
+    the one word that happened to get a few milliseconds."""
+    return bool(words) and 2 * sum(w.end - w.start <= INSTANT for w in words) >= len(words)
 
 
 def _without_unsure_tail(words: list[Word]) -> list[Word]:
@@ -253,7 +265,7 @@ class WhisperStream(ThreadedStream):
             hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords)
         words = []
         for segment in segments:
-            if segment.no_speech_prob > NO_SPEECH:
+            if segment.no_speech_prob > NO_SPEECH or _unheard(segment.words or ()):
                 continue
             for w in segment.words or ():
                 text = normalise_word(w.word)
@@ -279,11 +291,11 @@ class WhisperStream(ThreadedStream):
         return words
 
     def _interim_decode(self) -> list[Event]:
-        words = self._decode()
+        words = self._decode(speech_end=self._silence_since)  # in a pause: only up to where speech stopped
         self._decoded_to = self._window_end
         settled_before = self._window_end - COMMIT_MARGIN
         agreed = 0
-        for old, new in zip(self._hypothesis, words):
+        for old, new in zip(self._hypothesis if len(self._window) >= MIN_COMMIT_WINDOW * SAMPLE_RATE else (), words):
             if old.text != new.text or new.end > settled_before:
                 break
             agreed += 1
