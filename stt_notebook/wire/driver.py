@@ -1,7 +1,7 @@
 """The one session driver: a connection's commands in order → one Session at a time, and what
-the client should be told out. Every wire (``/ws/stt``, ``/v1/listen``) maps onto it; the hosts
-only authenticate and move bytes, and each wire's codec turns frames into commands and the
-driver's outcomes back into frames.
+the client should be told out. Every wire (``/ws/stt``, ``/v1/listen``, the widget's comm) maps
+onto it; the hosts only authenticate and move bytes, and each wire's codec turns frames into
+commands (:mod:`.commands`) and the driver's outcomes back into frames.
 
 The driver owns the policy every wire shares: at most ``max_sessions`` sessions across the host,
 audio taken at most ``max_realtime_factor`` × real time (backpressure: a faster sender's frames
