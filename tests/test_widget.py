@@ -265,6 +265,23 @@ def test_an_engine_that_fails_leaves_the_widget_and_its_transcript_usable(ko_cli
     assert any(m.get("errors") for m in page.updates())
 
 
+def test_a_file_whose_engine_cannot_start_stops_playing_and_the_next_take_works(en_clip, monkeypatch, tmp_path):
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env with a key here
+    path, reference = en_clip
+    w = LiveTranscriber(language="en", engine="deepgram", source=str(path))
+    Page(w)
+    w.start()
+    w.wait(30)
+    assert not w.recording and w.status == "error" and w.audio_seconds == 0
+    assert [e.code for e in w.transcript.errors] == ["ENGINE_UNAVAILABLE"]
+    w.engine = "whisper"
+    w.start()
+    w.wait(60)
+    assert w.status == "idle" and w.audio_seconds > 4
+    assert reference.split()[0].lower() in w.transcript.text.lower()
+
+
 class FakePortAudio(types.ModuleType):
     """Stands in for ``sounddevice`` (no microphone exists here): a 44.1 kHz device whose
     callback thread delivers a real clip, then silence, as PortAudio would."""
