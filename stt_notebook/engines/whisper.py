@@ -4,7 +4,8 @@ Whisper is not a streaming model, so streaming is built around it:
 - the silero VAD shipped inside faster-whisper runs on every 32 ms block; it gives
   SpeechStarted, and its end of speech (``endpointing`` ms of silence) closes an utterance,
   which is decoded once more as the ``speech_final`` Final. No speech, no decode: no text is
-  invented on silence.
+  invented on silence. Live, that decode runs as soon as speech pauses; when the pause lasts,
+  its words are the Final at once (the same audio, prompt and end give the same words).
 - while speech goes on, the open window is re-decoded as soon as the previous decode ends and
   at least MIN_STEP of new audio came; the prefix two consecutive decodes agree on is committed
   as a Final (LocalAgreement-2), the rest is the Interim. The prompt holds only finalized words
@@ -145,6 +146,7 @@ class WhisperStream(ThreadedStream):
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
         self._decoded_to = 0.0  # stream seconds: the window's end at the last interim decode
         self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
+        self._last_decode: tuple[tuple, list[Word]] | None = None  # (window start, samples, prompt, end), words
         # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
         terms = [k.rsplit(":", 1)[0] for k in (*config.keyterm, *config.keywords)]
         self._hotwords = " ".join(t for t in terms if t.strip()) or None
@@ -174,7 +176,7 @@ class WhisperStream(ThreadedStream):
             if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
                 events += self._commit_long_window()
             elif (live and len(self._window) >= MIN_DECODE * SAMPLE_RATE
-                  and self._window_end - self._decoded_to >= MIN_STEP):
+                  and (self._window_end - self._decoded_to >= MIN_STEP or self._pause_undecoded())):
                 events += self._interim_decode()
         else:
             self._keep_pre_roll()
@@ -249,6 +251,13 @@ class WhisperStream(ThreadedStream):
             self._window_start += drop / SAMPLE_RATE
 
     # -- decoding --
+    def _pause_undecoded(self) -> bool:
+        """Speech paused and the audio up to the pause is in, but no decode has ended there yet: decode
+        now, and the utterance's close (``endpointing`` later) finds these very words ready."""
+        pause = self._silence_since
+        return (pause is not None and self._window_end >= pause + END_PAD
+                and (self._last_decode is None or self._last_decode[0][3] != pause))
+
     def _decode(self, speech_end: float | None = None) -> list[Word]:
         """Words of the open window; with ``speech_end`` (closing an utterance) only up to it."""
         audio = self._window
@@ -259,6 +268,17 @@ class WhisperStream(ThreadedStream):
         # context is only text whose audio is gone: prompting with words the audio still holds
         # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
         prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
+        key = (self._window_start, len(audio), prompt, speech_end)
+        if self._last_decode is None or self._last_decode[0] != key:
+            self._last_decode = key, self._recognize(audio, prompt, speech_end)
+        words = self._last_decode[1]
+        # a word whose middle lies in committed audio was committed already (times shift between decodes)
+        floor = self._committed[-1].end - 0.02 if self._committed else -1.0
+        return self._skip_repeated([w for w in words if (w.start + w.end) / 2 >= floor])
+
+    def _recognize(self, audio: np.ndarray, prompt: str | None, speech_end: float | None) -> list[Word]:
+        """One Whisper decode: the same audio, prompt and end give the same words, so a decode in a
+        pause is reused when that pause closes the utterance."""
         segments, _ = self._model.transcribe(
             audio, language=self._language, beam_size=BEAM, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False,
@@ -276,11 +296,7 @@ class WhisperStream(ThreadedStream):
                     continue  # begins where the VAD heard no speech: padding Whisper filled in
                 words.append(Word(text, round(start, 3), round(end, 3),
                                   float(min(1.0, max(0.0, w.probability))), punctuated=w.word.strip()))
-        if speech_end is not None:
-            words = _without_unsure_tail(words)
-        # a word whose middle lies in committed audio was committed already (times shift between decodes)
-        floor = self._committed[-1].end - 0.02 if self._committed else -1.0
-        return self._skip_repeated([w for w in words if (w.start + w.end) / 2 >= floor])
+        return _without_unsure_tail(words) if speech_end is not None else words
 
     def _skip_repeated(self, words: list[Word]) -> list[Word]:
         """Drop leading words that repeat the tail of the committed text (n-grams up to 5)."""
