@@ -23,18 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Session, audio  # noqa: E402
-from stt_notebook.engines.models import WHISPER_PACKAGES, resolve  # noqa: E402
-from stt_notebook.engines.whisper import load_model  # noqa: E402
-from tests.conftest import PAUSE_CLIPS, corpus_wer, with_pauses  # noqa: E402
-
-
-def speech_spans(pause: float) -> list[tuple[float, float]]:
-    spans, t = [], 0.0
-    for path, _ in PAUSE_CLIPS:
-        d = audio.duration(audio.load_pcm16(path))
-        spans.append((t, t + d))
-        t += d + pause
-    return spans
+from tests.conftest import PAUSE_CLIPS, corpus_wer, pause_spans, whole_file_beam5, with_pauses  # noqa: E402
 
 
 async def stream(pcm: bytes, realtime: bool) -> tuple[list[Final], list[float]]:
@@ -48,18 +37,12 @@ async def stream(pcm: bytes, realtime: bool) -> tuple[list[Final], list[float]]:
     return [f for _, f in arrivals], lags
 
 
-def whole_file_beam5(pcm: bytes) -> str:
-    model, _ = load_model(resolve(None, WHISPER_PACKAGES, "tiny.en", "whisper"))
-    segments, _ = model.transcribe(audio.pcm16_to_float(pcm), language="en", beam_size=5, vad_filter=True)
-    return " ".join(s.text for s in segments)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pause", type=float, default=1.5)
     args = parser.parse_args()
     pcm, reference = with_pauses(PAUSE_CLIPS, args.pause)
-    spans = speech_spans(args.pause)
+    spans = pause_spans(PAUSE_CLIPS, args.pause)
     print(f"{len(reference.split())} words in {len(PAUSE_CLIPS)} phrases, {args.pause:g} s pauses, "
           f"{audio.duration(pcm):.1f} s of audio")
     lines = []

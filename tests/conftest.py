@@ -38,6 +38,29 @@ def with_pauses(clips: list[tuple[Path, str]], pause: float = 1.5, tail: float =
     return pcm, " ".join(ref for _, ref in clips)
 
 
+def pause_spans(clips: list[tuple[Path, str]], pause: float = 1.5) -> list[tuple[float, float]]:
+    """Where each clip's speech lies in :func:`with_pauses`' audio (seconds)."""
+    from stt_notebook import audio
+
+    spans, t = [], 0.0
+    for path, _ in clips:
+        d = audio.duration(audio.load_pcm16(path))
+        spans.append((t, t + d))
+        t += d + pause
+    return spans
+
+
+def whole_file_beam5(pcm: bytes) -> str:
+    """The bar for streamed English: the packaged tiny.en decoding the whole file at once, beam 5."""
+    from stt_notebook import audio
+    from stt_notebook.engines.models import WHISPER_PACKAGES, resolve
+    from stt_notebook.engines.whisper import load_model
+
+    model, _ = load_model(resolve(None, WHISPER_PACKAGES, "tiny.en", "whisper"))
+    segments, _ = model.transcribe(audio.pcm16_to_float(pcm), language="en", beam_size=5, vad_filter=True)
+    return " ".join(s.text for s in segments)
+
+
 def squash_ko(text: str) -> str:
     """Korean scoring form: numerals read aloud (the references write 이천 십 팔 년 for 2018년), no
     whitespace, no punctuation (Zeroth spacing is irregular)."""

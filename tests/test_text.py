@@ -10,7 +10,6 @@ import sys
 import warnings
 
 import pytest
-import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +18,8 @@ from stt_notebook.text import TextStage, UnsupportedOptionWarning
 from stt_notebook.text.korean import Spacer, numerals, parse_sino_korean, spaced_words
 from stt_notebook.text.options import censor, replace_words, search
 
-from .conftest import KO_CLIPS, PAUSE_CLIPS, TOKEN, corpus_cer, corpus_wer, with_pauses
+from .conftest import (KO_CLIPS, PAUSE_CLIPS, corpus_cer, corpus_wer, normalise_en, pause_spans,
+                       whole_file_beam5, with_pauses)
 from .test_deepgram import use_deepgram  # noqa: F401 - the fixture
 from .test_server import connect, transcribe_over
 
@@ -182,18 +182,8 @@ def dictation():
     """The LibriVox phrases, "go forward ten meters" and JFK joined by 1.5 s pauses, with trailing
     silence (97 words: they made Whisper invent "I'll see you next time", "This is the first one"
     and "Thank you very much"), and the bar: the same model decoding the whole file with beam 5."""
-    from stt_notebook.engines.models import WHISPER_PACKAGES, resolve
-    from stt_notebook.engines.whisper import load_model
-
     pcm, reference = with_pauses(PAUSE_CLIPS)
-    spans, t = [], 0.0
-    for clip, _ in PAUSE_CLIPS:
-        d = audio.duration(audio.load_pcm16(clip))
-        spans.append((t, t + d))
-        t += d + 1.5
-    model, _ = load_model(resolve(None, WHISPER_PACKAGES, "tiny.en", "whisper"))
-    segments, _ = model.transcribe(audio.pcm16_to_float(pcm), language="en", beam_size=5, vad_filter=True)
-    return pcm, reference, spans, corpus_wer([reference], [" ".join(s.text for s in segments)])
+    return pcm, reference, pause_spans(PAUSE_CLIPS), corpus_wer([reference], [whole_file_beam5(pcm)])
 
 
 @pytest.mark.parametrize("realtime", [False, True], ids=["full speed", "live"])
@@ -201,8 +191,6 @@ def test_english_at_pauses_has_no_invented_words_and_the_whole_files_accuracy(di
     pcm, reference, spans, whole_file_wer = dictation
     t = asyncio.run(Session("whisper", "en").run(pcm, realtime=realtime))
     words = t.words
-    from .conftest import normalise_en
-
     words_in_reference = len(normalise_en(reference).split())  # 97: two points are two words
     assert corpus_wer([reference], [t.text]) * words_in_reference <= whole_file_wer * words_in_reference + 2.01, (
         t.text, whole_file_wer)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +56,14 @@ INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
 SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
+
+class _DecodeKey(NamedTuple):
+    """What one decode's words depend on: equal keys, equal words."""
+    window_start: float
+    samples: int
+    prompt: str | None
+    speech_end: float | None
+
 
 _WORD_EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 
@@ -146,7 +154,7 @@ class WhisperStream(ThreadedStream):
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
         self._decoded_to = 0.0  # stream seconds: the window's end at the last interim decode
         self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
-        self._last_decode: tuple[tuple, list[Word]] | None = None  # (window start, samples, prompt, end), words
+        self._last_decode: tuple[_DecodeKey, list[Word]] | None = None  # the last decode and its words
         # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
         terms = [k.rsplit(":", 1)[0] for k in (*config.keyterm, *config.keywords)]
         self._hotwords = " ".join(t for t in terms if t.strip()) or None
@@ -256,7 +264,7 @@ class WhisperStream(ThreadedStream):
         now, and the utterance's close (``endpointing`` later) finds these very words ready."""
         pause = self._silence_since
         return (pause is not None and self._window_end >= pause + END_PAD
-                and (self._last_decode is None or self._last_decode[0][3] != pause))
+                and (self._last_decode is None or self._last_decode[0].speech_end != pause))
 
     def _decode(self, speech_end: float | None = None) -> list[Word]:
         """Words of the open window; with ``speech_end`` (closing an utterance) only up to it."""
@@ -268,7 +276,7 @@ class WhisperStream(ThreadedStream):
         # context is only text whose audio is gone: prompting with words the audio still holds
         # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
         prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
-        key = (self._window_start, len(audio), prompt, speech_end)
+        key = _DecodeKey(self._window_start, len(audio), prompt, speech_end)
         if self._last_decode is None or self._last_decode[0] != key:
             self._last_decode = key, self._recognize(audio, prompt, speech_end)
         words = self._last_decode[1]
