@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -84,6 +86,37 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
     import jiwer
 
     return jiwer.wer([normalise_en(r) for r in refs], [normalise_en(h) for h in hyps])
+
+
+def auroc(scores: list[float], right: list[bool]) -> float:
+    """How well confidence tells right words from wrong: Mann-Whitney U / (n_right * n_wrong), ties counted half."""
+    s, r = np.asarray(scores, float), np.asarray(right, bool)
+    pos, neg = s[r], s[~r]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def korean_right(words: list[str], reference: str) -> list[bool]:
+    """Each word right or wrong against the reference: aligned by characters (spaces and punctuation
+    removed), a word is right when all its characters align to equal ones."""
+    hyp = [squash_ko(w) for w in words]
+    chars, owner = "".join(hyp), [k for k, w in enumerate(hyp) for _ in w]
+    ok = np.zeros(len(chars), bool)
+    for block in difflib.SequenceMatcher(None, chars, squash_ko(reference), autojunk=False).get_matching_blocks():
+        ok[block.a:block.a + block.size] = True
+    return [bool(ok[[i for i, o in enumerate(owner) if o == k]].all()) if hyp[k] else False for k in range(len(hyp))]
+
+
+def english_right(words: list[str], reference: str) -> list[bool]:
+    """Each word right or wrong against the reference, aligned by normalised words."""
+    hyp = [normalise_en(w) for w in words]
+    ok = [False] * len(hyp)
+    for block in difflib.SequenceMatcher(None, hyp, normalise_en(reference).split(), autojunk=False).get_matching_blocks():
+        for i in range(block.a, block.a + block.size):
+            ok[i] = True
+    return ok
 
 
 @pytest.fixture(scope="session")
