@@ -71,9 +71,31 @@ def squash_ko(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", re.sub(r"\d+", lambda m: sino_korean(int(m.group())), text))
 
 
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+
+
+def number_words(n: int) -> str:
+    """10 → ten, 1961 → one thousand nine hundred sixty one: digits as a reference spells them."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            return f"{number_words(n // size)} {name}" + ("" if n % size == 0 else " " + number_words(n % size))
+    return str(n)
+
+
 def normalise_en(text: str) -> str:
-    text = text.lower().replace("-", " ")
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
+    """English scoring form, as Whisper's own normaliser scores: lower case, no punctuation, the
+    written forms a smart-formatted transcript uses read as the reference spells them (10 → ten,
+    Mr. → mister), so a right word written differently is not an error."""
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower().replace("-", " "))
+    words = re.sub(r"[^a-z0-9' ]+", " ", text).split()
+    return " ".join(number_words(int(w)) if w.isdigit() and len(w) < 10 else _SPOKEN.get(w, w) for w in words)
 
 
 def corpus_cer(refs: list[str], hyps: list[str]) -> float:
