@@ -24,6 +24,7 @@ import websockets.exceptions
 from stt_notebook import audio
 
 from .conftest import KO_CLIPS, _free_port, corpus_cer
+from .test_shutdown import first_result
 
 TOKEN = "service-test-token"
 
@@ -74,6 +75,7 @@ def test_the_seeds_own_commands_work(service):
 async def test_the_seed_json_protocol_gets_korean_words_and_metrics_count_the_session(service):
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)
+    started = time.monotonic()
     async with websockets.connect(f"{service['ws']}?token={TOKEN}") as ws:
         await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
         for i, frame in enumerate(audio.frames(pcm, 100)):
@@ -83,6 +85,7 @@ async def test_the_seed_json_protocol_gets_korean_words_and_metrics_count_the_se
         frames = []
         while (frame := json.loads(await asyncio.wait_for(ws.recv(), 120)))["type"] != "transcription_stopped":
             frames.append(frame)
+    session_seconds = time.monotonic() - started
     heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
     assert corpus_cer([reference], [heard]) <= 0.15, heard
     assert [f["code"] for f in frames if f["type"] == "error"] == ["INVALID_JSON"]
@@ -95,7 +98,8 @@ async def test_the_seed_json_protocol_gets_korean_words_and_metrics_count_the_se
     assert metrics['stt_errors_total{code="INVALID_JSON",wire="ws/stt"}'] == 1
     assert metrics['stt_sessions_active{wire="ws/stt"}'] == 0
     assert metrics['stt_latency_seconds_count{wire="ws/stt"}'] >= 5
-    assert 0 < metrics['stt_latency_seconds_sum{wire="ws/stt"}'] / metrics['stt_latency_seconds_count{wire="ws/stt"}'] < 10
+    # every word's latency lies within the session (all its audio was sent at once: the cold start counts)
+    assert 0 < metrics['stt_latency_seconds_sum{wire="ws/stt"}'] / metrics['stt_latency_seconds_count{wire="ws/stt"}'] < session_seconds
     assert metrics['stt_first_result_seconds_count{wire="ws/stt"}'] == 1
 
 
@@ -160,9 +164,9 @@ async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_sessio
             await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
             for frame in audio.frames(pcm, 100):
                 await ws.send(frame)
-            await asyncio.sleep(0.5)
+            first = await first_result(ws)  # mid-stream: the engine has loaded and decodes
             os.kill(proc.pid, signal.SIGTERM)
-            frames = [json.loads(m) async for m in ws]
+            frames = [first] + [json.loads(m) async for m in ws]
             code = ws.close_code
         assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
         lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
