@@ -18,10 +18,18 @@ from .test_hostile import serve_deepgram
 SPOKEN = 4.0  # seconds of the clip sent before the server is told to stop
 
 
-async def first_result(ws) -> dict:
+async def first_result(ws, keep_alive: str | None = None) -> dict:
     """The stream's first message: the engine has loaded and is decoding (a cold start is not a
-    drain: on a slow machine loading the Korean model and spacer took 8 s, near the drain's 10 s)."""
-    return json.loads(await asyncio.wait_for(ws.recv(), 60))
+    drain: on a slow machine loading the Korean model and spacer took 8 s, near the drain's 10 s).
+    ``keep_alive`` is sent every 3 s meanwhile, as Deepgram's SDK does (/v1/listen closes a stream
+    silent for 10 s)."""
+    for _ in range(20):
+        try:
+            return json.loads(await asyncio.wait_for(ws.recv(), 3))
+        except asyncio.TimeoutError:
+            if keep_alive:
+                await ws.send(keep_alive)
+    raise AssertionError("no result within 60 s")
 
 
 def clip() -> tuple[bytes, str]:
@@ -49,12 +57,13 @@ async def test_sigterm_drains_serve_deepgram_streams_with_finals_then_1001():
     pcm, reference = clip()
     proc, url = serve_deepgram({})
     try:
-        async with websockets.connect(f"{url}/v1/listen?language=ko&encoding=linear16&sample_rate=16000") as ws:
+        query = "language=ko&encoding=linear16&sample_rate=16000&interim_results=true"  # a first result while it runs
+        async with websockets.connect(f"{url}/v1/listen?{query}") as ws:
             for frame in audio.frames(pcm, 100):
                 await ws.send(frame)
-            await asyncio.sleep(0.5)
+            first = await first_result(ws, keep_alive=json.dumps({"type": "KeepAlive"}))
             proc.send_signal(signal.SIGTERM)
-            messages = [json.loads(m) async for m in ws]
+            messages = [first] + [json.loads(m) async for m in ws]
             code = ws.close_code
         proc.wait(30)
     finally:
