@@ -55,7 +55,6 @@ def main() -> None:
     page_message(w, {"type": "start"})
     for seq, frame in enumerate(frames[:-1] if args.engine == "vosk" else frames[:10]):
         page_message(w, {"type": "audio", "seq": seq, "t": time.time() * 1000}, [frame])
-    rows = len(w.transcript.words)
     deadline = time.monotonic() + 60
     while (args.engine == "echo" and len(w.transcript.words) < 10) or w.status.startswith("loading"):
         assert time.monotonic() < deadline, w.status
