@@ -53,12 +53,14 @@ def pause_spans(clips: list[tuple[Path, str]], pause: float = 1.5) -> list[tuple
 
 
 def whole_file_beam5(pcm: bytes) -> str:
-    """The bar for streamed English: the packaged tiny.en decoding the whole file at once, beam 5."""
+    """The bar for streamed English: the packaged tiny.en as faster-whisper reads it (the encoder sees
+    all 30 s of every window, unlike the engine's), decoding the whole file at once with beam 5."""
+    from faster_whisper import WhisperModel
+
     from stt_notebook import audio
     from stt_notebook.engines.models import WHISPER_PACKAGES, resolve
-    from stt_notebook.engines.whisper import load_model
 
-    model, _ = load_model(resolve(None, WHISPER_PACKAGES, "tiny.en", "whisper"))
+    model = WhisperModel(str(resolve(None, WHISPER_PACKAGES, "tiny.en", "whisper")), device="cpu", compute_type="int8")
     segments, _ = model.transcribe(audio.pcm16_to_float(pcm), language="en", beam_size=5, vad_filter=True)
     return " ".join(s.text for s in segments)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from stt_notebook import Final, Session, StreamConfig, Word, audio, transcribe
 from stt_notebook.text import TextStage, UnsupportedOptionWarning
-from stt_notebook.text.korean import Spacer, numerals, parse_sino_korean, spaced_words
+from stt_notebook.text.korean import RECENT, Spacer, numerals, parse_sino_korean, spaced_words
 from stt_notebook.text.options import censor, replace_words, search
 
 from .conftest import (KO_CLIPS, PAUSE_CLIPS, corpus_cer, corpus_wer, normalise_en, pause_spans,
@@ -47,6 +47,17 @@ def test_spacing_merges_morphemes_into_eojeol_with_their_times():
     assert [w.text for w in words] == ["만약", "박근혜", "대통령이", "정말로", "손을", "내밀면"]
     really = words[3]
     assert (really.start, really.end) == (0.9, 1.45) and really.confidence == pytest.approx(0.86)
+
+
+def test_the_spacer_remembers_recent_texts_and_no_more():
+    """A live final mostly repeats its last interim, so recent spacings are kept; whatever clients
+    say, the spacer holds at most RECENT of them."""
+    spacer = Spacer.shared()
+    assert spacer.space("정말 로 손 을 내밀 면") == "정말로 손을 내밀면"
+    for i in range(RECENT + 50):
+        spacer.space(f"손 을 {i} 번 내밀 면")
+    assert len(spacer._recent) <= RECENT
+    assert spacer.space("정말 로 손 을 내밀 면") == "정말로 손을 내밀면"
 
 
 @settings(max_examples=200, deadline=None)

@@ -75,3 +75,23 @@ async def test_stop_mid_utterance_still_gives_the_final(en_clip):
 def test_english_only_model_refuses_other_languages():
     with pytest.raises(UnsupportedLanguageError):
         transcribe(EN_CLIPS[0][0], language="fr", engine="whisper", progress=False)
+
+
+def test_the_encoder_reads_the_audio_and_enough_of_its_padding():
+    """The engine encodes a window's frames plus CONTEXT_PAD of faster-whisper's zero padding, not all
+    3000 frames (most of a decode's time); with 2 s of padding Whisper loops and loses sentences."""
+    from stt_notebook.engines.whisper import CONTEXT_FLOOR, CONTEXT_PAD, fit_context
+
+    def window(seconds: float) -> np.ndarray:
+        features = np.zeros((80, 3000), np.float32)
+        features[:, :int(seconds * 100)] = np.random.default_rng(1).normal(-0.5, 0.2, (80, int(seconds * 100)))
+        return features
+
+    for seconds in (0.5, 3.0, 9.3, 17.0, 24.5, 30.0):
+        fitted = fit_context(window(seconds), CONTEXT_PAD, CONTEXT_FLOOR)
+        frames = fitted.shape[1]
+        assert frames == 3000 or frames - seconds * 100 >= CONTEXT_PAD, (seconds, frames)
+        assert frames >= CONTEXT_FLOOR and frames % 100 == 0
+        np.testing.assert_array_equal(fitted, window(seconds)[:, :frames])
+    assert fit_context(window(3.0), CONTEXT_PAD, CONTEXT_FLOOR).shape[1] == CONTEXT_FLOOR
+    assert fit_context(window(9.3), CONTEXT_PAD, CONTEXT_FLOOR).shape[1] == 1600

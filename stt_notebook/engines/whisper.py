@@ -16,6 +16,8 @@ Whisper is not a streaming model, so streaming is built around it:
   flush too), with beam search; words that start after that end or have no duration are
   dropped (Whisper pads silence with "Thank you." or "see you next time" at low probability), as
   are segments Whisper itself marks as no speech; a word is never committed twice.
+- each decode is as cheap as the window allows: the encoder reads the window and a few seconds of
+  padding, not 30 s, and a decode stuck in a loop stops at a few tokens per second of audio.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
 SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
+# Whisper's encoder reads 30 s of features whatever the audio (0.5-0.7 s per decode for tiny.en on this
+# project's 2-core machine, most of a decode). It is given the audio's frames plus at least
+# CONTEXT_PAD of the padding, and no fewer than CONTEXT_FLOOR in all: a 1-10 s window then encodes
+# 4-6x faster, with the same words or better (benchmarks/pauses.py, --context full).
+# Less padding than this breaks decodes (2 s of it: loops and lost sentences).
+CONTEXT_PAD = 600  # feature frames (10 ms each)
+CONTEXT_FLOOR = 1000
+# a decode writes at most this many tokens per second of audio (speech is 3-6): Whisper stuck in a
+# loop ("see you next time, see you next time, ...") otherwise writes 448 and aligns them all (4-5 s)
+TOKENS_PER_SECOND = 12
 
 class _DecodeKey(NamedTuple):
     """What one decode's words depend on: equal keys, equal words."""
@@ -72,13 +84,28 @@ def normalise_word(raw: str) -> str:
     return _WORD_EDGE.sub("", raw.strip()).lower()
 
 
+def fit_context(features: np.ndarray, pad: int, floor: int) -> np.ndarray:
+    """The encoder's input cut to the audio and ``pad`` frames of its padding (at least ``floor``
+    frames, whole seconds): faster-whisper pads every window to 3000 frames with zero columns."""
+    if features.ndim != 2 or features.shape[1] <= floor:
+        return features
+    heard = np.flatnonzero(features.any(axis=0))
+    content = int(heard[-1]) + 1 if len(heard) else 0
+    frames = max(floor, -(-(content + pad) // 100) * 100)
+    return features[:, :frames] if frames < features.shape[1] else features
+
+
 def _read_model(path: Path):
     import os
 
     from faster_whisper import WhisperModel
     from faster_whisper.vad import get_vad_model
 
-    model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
+    class FittedWhisper(WhisperModel):
+        def encode(self, features: np.ndarray):
+            return super().encode(fit_context(features, CONTEXT_PAD, CONTEXT_FLOOR))
+
+    model = FittedWhisper(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
     return model, get_vad_model()
 
 
@@ -290,7 +317,8 @@ class WhisperStream(ThreadedStream):
         segments, _ = self._model.transcribe(
             audio, language=self._language, beam_size=BEAM, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False,
-            hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords)
+            hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords,
+            max_new_tokens=self._token_budget(len(audio) / SAMPLE_RATE, prompt))
         words = []
         for segment in segments:
             if segment.no_speech_prob > NO_SPEECH or _unheard(segment.words or ()):
@@ -305,6 +333,14 @@ class WhisperStream(ThreadedStream):
                 words.append(Word(text, round(start, 3), round(end, 3),
                                   float(min(1.0, max(0.0, w.probability))), punctuated=w.word.strip()))
         return _without_unsure_tail(words) if speech_end is not None else words
+
+    def _token_budget(self, seconds: float, prompt: str | None) -> int:
+        """Tokens a decode of ``seconds`` of audio may write, within what the prompt leaves of
+        Whisper's 448 (faster-whisper keeps the last 223 tokens of the prompt and of the hotwords)."""
+        tokens = self._model.hf_tokenizer
+        context = sum(min(223, len(tokens.encode(" " + text, add_special_tokens=False).ids))
+                      for text in (prompt, self._hotwords) if text)
+        return max(1, min(16 + int(TOKENS_PER_SECOND * min(30.0, seconds)), 448 - 8 - context))
 
     def _skip_repeated(self, words: list[Word]) -> list[Word]:
         """Drop leading words that repeat the tail of the committed text (n-grams up to 5)."""

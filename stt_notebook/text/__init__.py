@@ -90,7 +90,7 @@ class TextStage:
         words = list(tokens)
         if self.korean:
             words = korean.numerals(words) if self.numerals else [
-                replace(w, text=korean.plain(w.text)) for w in words if korean.plain(w.text)]
+                w for w in map(korean.plain_word, words) if w.text]
             if self.spacing and not (interim and not korean.Spacer.loading().done()):  # first interims: unspaced
                 words = korean.spaced_words(words, korean.Spacer.shared())
         words = options.replace_words(words, self.pairs)

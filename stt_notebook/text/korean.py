@@ -8,6 +8,7 @@ is as often a particle as a two.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import re
 import threading
@@ -26,6 +27,8 @@ COUNTERS = ("년", "월", "일", "시", "분", "초", "명", "개", "원", "번"
 _BRACKETED = re.compile(r"^\[(\d+)\]$")
 _PARENTHESISED = re.compile(r"^\(([^()]+)\)$")
 _LEFTOVER = re.compile(r"<[^>]*>|[\[\]()]")
+_MARKS = frozenset("[]()<>")
+RECENT = 256  # texts whose spacing the Spacer keeps (every session in the process shares it)
 
 
 def sino_korean(n: int) -> str:
@@ -81,6 +84,8 @@ def parse_sino_korean(text: str) -> int | None:
 
 def _marked(token: str) -> str | None:
     """The Hangul reading of a token the recognizer marked as a number, else None."""
+    if not token.startswith(("[", "(")):
+        return None
     if m := _BRACKETED.match(token):
         return sino_korean(int(m.group(1)))
     if (m := _PARENTHESISED.match(token)) and parse_sino_korean(m.group(1)) is not None:
@@ -90,26 +95,34 @@ def _marked(token: str) -> str | None:
 
 def plain(token: str) -> str:
     """A token with the recognizer's marks read back as Hangul (``[3]`` → 삼); '' to drop it."""
+    if _MARKS.isdisjoint(token):
+        return token.strip()
     if (reading := _marked(token)) is not None:
         return reading
     return _LEFTOVER.sub("", _PARENTHESISED.sub(lambda m: m.group(1), token)).strip()
+
+
+def plain_word(word: Word) -> Word:
+    text = plain(word.text)
+    return word if text == word.text else replace(word, text=text)
 
 
 def numerals(tokens: Iterable[Word]) -> list[Word]:
     """Marked number runs as digits, their counter attached: ``[3] 월`` → ``3월``,
     ``이 (천) (십) 팔 년`` → ``2018년``. Unmarked tokens are never read as numbers."""
     tokens = list(tokens)
+    marks = [_marked(t.text) for t in tokens]
     out: list[Word] = []
     i, prev_plain = 0, False  # prev_plain: out[-1] is tokens[i - 1], as it was
     while i < len(tokens):
-        if _marked(tokens[i].text) is None:
-            out.append(replace(tokens[i], text=plain(tokens[i].text)))
+        if marks[i] is None:
+            out.append(plain_word(tokens[i]))
             i, prev_plain = i + 1, True
             continue
         start, end = i, i + 1  # the run [start, end): marked tokens and the bare numerals they bind
-        while end < len(tokens) and _marked(tokens[end].text) is not None:
+        while end < len(tokens) and marks[end] is not None:
             end += 1
-        reading = lambda a, b: "".join(_marked(t.text) or t.text for t in tokens[a:b])  # noqa: E731
+        reading = lambda a, b: "".join(marks[k] or tokens[k].text for k in range(a, b))  # noqa: E731
         if (prev_plain and tokens[start - 1].text in DIGITS and reading(start, end)[0] in SMALL_UNITS
                 and parse_sino_korean(reading(start - 1, end)) is not None):
             start -= 1  # 이 (천) …: a digit before a marked unit multiplies it
@@ -120,7 +133,7 @@ def numerals(tokens: Iterable[Word]) -> list[Word]:
         prev_plain = False
         value = parse_sino_korean(reading(start, end))
         if value is None:  # marks that do not make one number: read them as words
-            out += [replace(t, text=plain(t.text)) for t in tokens[start:end]]
+            out += [plain_word(t) for t in tokens[start:end]]
             i = end
             continue
         run = tokens[start:end]
@@ -145,6 +158,9 @@ class Spacer:
 
         self._kiwi = Kiwi(load_typo_dict=False, load_multi_dict=False)  # 0.8 s to load, not 2.2 s; same spacing here
         self._use = threading.Lock()  # one analysis at a time per process (sessions run in several threads)
+        # a live final mostly repeats its last interim's text (6 of the 10 Zeroth clips), and
+        # interims repeat each other: those are spaced once (Kiwi takes 1-2 ms a sentence here)
+        self._recent: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.space("안녕 하세요")
 
     @classmethod
@@ -169,7 +185,13 @@ class Spacer:
 
     def space(self, text: str) -> str:
         with self._use:
-            return self._kiwi.space(text, reset_whitespace=False).strip()
+            if (spaced := self._recent.get(text)) is None:
+                spaced = self._recent[text] = self._kiwi.space(text, reset_whitespace=False).strip()
+                if len(self._recent) > RECENT:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(text)
+            return spaced
 
 
 def spaced_words(words: list[Word], spacer: Spacer) -> list[Word]:
@@ -179,14 +201,32 @@ def spaced_words(words: list[Word], spacer: Spacer) -> list[Word]:
     if not words:
         return words
     spaced = spacer.space(" ".join(w.text for w in words))
-    owners = [(k, c) for k, w in enumerate(words) for c in range(len(w.text))]  # each character's word
     if spaced.replace(" ", "") != "".join(w.text for w in words):
         return words
-    out, pos = [], 0
+    out: list[Word] = []
+    k, c = 0, 0  # the word and character where the next piece starts
     for piece in spaced.split():
-        chars = owners[pos:pos + len(piece)]
-        pos += len(piece)
-        (first, a), (last, b) = chars[0], chars[-1]
-        at = lambda w, i: round(w.start + (w.end - w.start) * i / len(w.text), 3)  # noqa: E731
-        out.append(replace(merged(words[first:last + 1], piece), start=at(words[first], a), end=at(words[last], b + 1)))
+        if c == 0 and piece == words[k].text:  # the token is the eojeol (most are)
+            out.append(words[k])
+            k += 1
+            continue
+        first, a = k, c
+        remaining = len(piece)
+        while True:  # walk the piece's characters through the words
+            take = min(remaining, len(words[k].text) - c)
+            c, remaining = c + take, remaining - take
+            if not remaining:
+                break
+            k, c = k + 1, 0
+        last, b = k, c
+        if c == len(words[k].text):
+            k, c = k + 1, 0
+        part = words[first:last + 1]
+        out.append(Word(piece, _at(words[first], a), _at(words[last], b), min(w.confidence for w in part),
+                        words[first].speaker))
     return out
+
+
+def _at(word: Word, i: int) -> float:
+    """The time of character ``i`` of ``word``, its characters sharing its time evenly."""
+    return round(word.start + (word.end - word.start) * i / len(word.text), 3)
