@@ -31,7 +31,7 @@ from tests.conftest import TOKEN, _free_port, run_jupyter_server  # noqa: E402
 def service(workers: int):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "stt_notebook.cli", "serve", "--port", str(port), "--token", TOKEN,
-                             "--workers", str(workers), "--max-sessions", "200"], stderr=subprocess.DEVNULL)
+                             "--workers", str(workers), "--max-sessions", "200", "--engines", "echo"], stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
             with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):

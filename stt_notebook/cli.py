@@ -56,6 +56,10 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+LAZY_HELP = ("load each engine's model on its first client instead of at start (default: at start, in the "
+             "background, so the first client does not wait ~8 s; GET /info shows 'preloaded')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stt-notebook", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"stt-notebook {__version__}")
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--key", default=None, help="require this key (Authorization: Token KEY); default: accept any")
     d.add_argument("--idle-timeout", type=float, default=10.0, help="close 1011 (NET-0001) after this silence")
+    d.add_argument("--lazy", action="store_true", help=LAZY_HELP)
     d.add_argument("--allow-cloud", action="store_true",
                    help="let authenticated clients reach Deepgram's cloud with this machine's DEEPGRAM_API_KEY "
                         "(needs --key; off: only the offline engines answer, whatever the environment holds)")
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: one JSON line per session (id, wire, engine, audio seconds, finals, latency, close code)")
     v.add_argument("--drain-timeout", type=float, default=10.0, help="seconds SIGTERM waits for streams to finish")
     v.add_argument("--max-sessions", type=int, default=32, help="transcription sessions per worker, per wire")
+    v.add_argument("--lazy", action="store_true", help=LAZY_HELP)
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
@@ -325,7 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            drain_timeout=args.drain_timeout, allow_cloud=getattr(args, "allow_cloud", False),
                            listen_idle_timeout=getattr(args, "idle_timeout", 10.0),
                            limits=Limits(max_sessions=args.max_sessions),
-                           models=dict(_model_flag(m) for m in args.models))
+                           models=dict(_model_flag(m) for m in args.models), preload=not args.lazy)
     config.check(args.host, args.port)
     where = f"http://{args.host}:{args.port}/"
     print(f"stt-notebook serve: {where} ({'token required' if args.token else 'no token: loopback only'}, "

@@ -72,6 +72,20 @@ def test_the_seeds_own_commands_work(service):
     assert status == 200 and b"static/page.js" in page
 
 
+def test_the_service_loads_its_engines_at_start_unless_told_lazy():
+    """An operator starts the service before anyone speaks: its first client should not wait for
+    the models (~8 s to a first Korean word here). With no client at all, /info shows them loaded."""
+    with serving() as (port, _):
+        for _ in range(900):
+            preloaded = json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"]
+            if "loading" not in preloaded.values():
+                break
+            time.sleep(0.1)
+        assert preloaded == {"vosk": "loaded", "whisper": "loaded"}
+    with serving("--lazy", "--engines", "vosk,echo") as (port, _):
+        assert json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"] == {}
+
+
 async def test_the_seed_json_protocol_gets_korean_words_and_metrics_count_the_session(service):
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)

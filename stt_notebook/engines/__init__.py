@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import difflib
 import threading
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..config import StreamConfig
 from ..errors import UnknownEngineError, UnsupportedLanguageError
@@ -121,5 +121,11 @@ def _load(future: concurrent.futures.Future, name: str, language: str, model: st
     prepare(language, name)
 
 
-__all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "FACTORIES",
+def warm(engines: Iterable[str]) -> dict[str, concurrent.futures.Future]:
+    """Start loading each offered offline engine's model for its language (a service at start):
+    otherwise its first client pays the cold start, ~8 s to a first Korean word on a 2-core machine."""
+    return {name: preload(name, language) for language, name in OFFLINE_BY_LANGUAGE.items() if name in engines}
+
+
+__all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "warm", "FACTORIES",
            "OFFLINE_BY_LANGUAGE"]

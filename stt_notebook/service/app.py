@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..engines import warm
 from ..errors import ErrorCode, STTError
 from ..session import Session
 from ..wire import stt_ws
@@ -58,6 +59,7 @@ class ServiceConfig:
     drain_timeout: float = 10.0
     json_logs: bool = False
     allow_cloud: bool = False  # /v1/listen may reach Deepgram's cloud with this machine's key (needs a token)
+    preload: bool = False  # load the offered offline engines at start, not on their first client (the CLI's default)
 
     def check(self, host: str, port: int) -> None:
         """Refuse what would spend the operator's key for strangers, or loop back to itself."""
@@ -82,6 +84,15 @@ class Service:
         listen = Limits(**{**config.limits.__dict__, "idle_timeout": config.listen_idle_timeout})
         self.hosts = {"ws/stt": Host(config.limits, self._open), "v1/listen": Host(listen, self._open_listen)}
         self.draining = False
+        self.loading = warm(config.engines) if config.preload else {}
+        for name, future in self.loading.items():
+            future.add_done_callback(lambda f, name=name: f.exception() and log.warning(
+                "preloading the %s engine failed: %s (its clients will get the error)", name, f.exception()))
+
+    def loaded(self) -> dict[str, str]:
+        """Each preloaded engine: loaded, loading or failed (why is logged, not shown: it may name paths)."""
+        return {name: "loading" if not f.done() else "failed" if f.exception() else "loaded"
+                for name, f in self.loading.items()}
 
     def _open(self, start: Start) -> Session:
         return offered_session(start, self.config.engines, self.config.models)  # names, never paths
@@ -138,6 +149,7 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             "sessions": {wire: {"active": len(h.sessions), "connections": len(h.drivers)}
                          for wire, h in service.hosts.items()},
             "limits": {**config.limits.__dict__, "max_frame_bytes": config.max_frame_bytes},
+            "preloaded": service.loaded(),
         })
 
     async def metrics(request: Request) -> Response:
