@@ -114,5 +114,6 @@ def main() -> None:
         print(f"text stage per Korean final, {label}: p50 {np.percentile(costs, 50):.2f} ms, "
               f"p99 {np.percentile(costs, 99):.2f} ms ({len(costs)} finals)")
 
+
 if __name__ == "__main__":
     main()

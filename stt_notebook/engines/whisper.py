@@ -61,7 +61,7 @@ PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to W
 # Whisper's encoder reads 30 s of features whatever the audio (0.5-0.7 s per decode for tiny.en on this
 # project's 2-core machine, most of a decode). It is given the audio's frames plus at least
 # CONTEXT_PAD of the padding, and no fewer than CONTEXT_FLOOR in all: a 1-10 s window then encodes
-# 4-6x faster, with the same words or better (benchmarks/pauses.py, --context full).
+# 4-6x faster, with the same words or better (benchmarks/pauses.py prints both, same run).
 # Less padding than this breaks decodes (2 s of it: loops and lost sentences).
 CONTEXT_PAD = 600  # feature frames (10 ms each)
 CONTEXT_FLOOR = 1000
