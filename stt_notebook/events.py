@@ -92,10 +92,12 @@ class Error:
 Event = Union[Interim, Final, SpeechStarted, UtteranceEnd, Error]
 
 
-def merged(words: list[Word], text: str) -> Word:
+def merged(words: list[Word], text: str, start: float | None = None, end: float | None = None) -> Word:
     """One word made of several (tokens joined into an eojeol, a replaced phrase): first start,
-    last end, and the lowest confidence: a word is as doubtful as its weakest part."""
-    return Word(text, words[0].start, words[-1].end, min(w.confidence for w in words), words[0].speaker)
+    last end (unless given: a piece of a token), and the lowest confidence: a word is as doubtful
+    as its weakest part."""
+    return Word(text, words[0].start if start is None else start, words[-1].end if end is None else end,
+                min(w.confidence for w in words), words[0].speaker)
 
 
 def mean_confidence(words: tuple[Word, ...] | list[Word]) -> float:

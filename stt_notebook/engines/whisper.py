@@ -185,6 +185,7 @@ class WhisperStream(ThreadedStream):
         # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
         terms = [k.rsplit(":", 1)[0] for k in (*config.keyterm, *config.keywords)]
         self._hotwords = " ".join(t for t in terms if t.strip()) or None
+        self._hotword_tokens = self._count_tokens(self._hotwords)
         super().__init__(config)
 
     # -- the worker-thread side --
@@ -337,10 +338,14 @@ class WhisperStream(ThreadedStream):
     def _token_budget(self, seconds: float, prompt: str | None) -> int:
         """Tokens a decode of ``seconds`` of audio may write, within what the prompt leaves of
         Whisper's 448 (faster-whisper keeps the last 223 tokens of the prompt and of the hotwords)."""
-        tokens = self._model.hf_tokenizer
-        context = sum(min(223, len(tokens.encode(" " + text, add_special_tokens=False).ids))
-                      for text in (prompt, self._hotwords) if text)
+        context = self._count_tokens(prompt) + self._hotword_tokens
         return max(1, min(16 + int(TOKENS_PER_SECOND * min(30.0, seconds)), 448 - 8 - context))
+
+    def _count_tokens(self, text: str | None) -> int:
+        """Tokens of ``text`` as faster-whisper puts it in the prompt (at most its last 223)."""
+        if not text:
+            return 0
+        return min(223, len(self._model.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids))
 
     def _skip_repeated(self, words: list[Word]) -> list[Word]:
         """Drop leading words that repeat the tail of the committed text (n-grams up to 5)."""

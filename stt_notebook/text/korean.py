@@ -221,9 +221,7 @@ def spaced_words(words: list[Word], spacer: Spacer) -> list[Word]:
         last, b = k, c
         if c == len(words[k].text):
             k, c = k + 1, 0
-        part = words[first:last + 1]
-        out.append(Word(piece, _at(words[first], a), _at(words[last], b), min(w.confidence for w in part),
-                        words[first].speaker))
+        out.append(merged(words[first:last + 1], piece, _at(words[first], a), _at(words[last], b)))
     return out
 
 
