@@ -7,7 +7,6 @@ import difflib
 import json
 import os
 import re
-import signal
 import sys
 from typing import Any, Sequence
 
@@ -146,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: one JSON line per session (id, wire, engine, audio seconds, finals, latency, close code)")
     v.add_argument("--drain-timeout", type=float, default=10.0, help="seconds SIGTERM waits for streams to finish")
     v.add_argument("--max-sessions", type=int, default=32, help="transcription sessions per worker, per wire")
+    v.add_argument("--max-connections", type=int, default=64,
+                   help="open WebSockets per worker (both wires); more are refused with HTTP 503")
     v.add_argument("--lazy", action="store_true", help=LAZY_HELP)
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
@@ -304,7 +305,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
 def cmd_serve_deepgram(args: argparse.Namespace) -> int:
     """``serve`` under its old name and flags: --key is the token, Deepgram's 8080 the port."""
     args.token, args.workers, args.engines, args.allow_origin, args.models = args.key, 1, "vosk,whisper,echo", [], []
-    args.log_format, args.drain_timeout, args.max_sessions = "text", 10.0, 32
+    args.log_format, args.drain_timeout, args.max_sessions, args.max_connections = "text", 10.0, 32, 64
     return cmd_serve(args)
 
 
@@ -330,8 +331,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            allowed_origins=tuple(args.allow_origin), json_logs=args.log_format == "json",
                            drain_timeout=args.drain_timeout, allow_cloud=getattr(args, "allow_cloud", False),
                            listen_idle_timeout=getattr(args, "idle_timeout", 10.0),
-                           limits=Limits(max_sessions=args.max_sessions),
-                           models=dict(_model_flag(m) for m in args.models), preload=not args.lazy)
+                           limits=Limits(max_sessions=args.max_sessions, max_connections=args.max_connections),
+                           models=dict(_model_flag(m) for m in args.models), preload=not args.lazy, host=args.host)
     config.check(args.host, args.port)
     where = f"http://{args.host}:{args.port}/"
     print(f"stt-notebook serve: {where} ({'token required' if args.token else 'no token: loopback only'}, "
@@ -353,8 +354,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `stt-notebook … | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -369,6 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stt-notebook: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stt-notebook transcribe … | head`: the reader has what it wanted
+        # SIGPIPE stays ignored (a server must outlive a client that hangs up); stdout is let go quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 
 SAMPLE_RATE = 16000
 LOCAL_OPTIONS = frozenset({"auto_gain"})  # this project's own options: never sent to Deepgram
@@ -25,12 +25,6 @@ _LISTS = {"redact", "keywords", "keyterm", "search", "replace", "tag"}
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _shown(value: Any) -> str:
-    """A client's value in an error message: short, so an error never echoes a megabyte back."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -76,30 +70,30 @@ class StreamConfig:
             if f.name in _LISTS:
                 items = (value,) if isinstance(value, str) else value
                 if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
-                    raise ConfigError(f"{f.name} must be a string or a list of strings, not {_shown(value)}.")
+                    raise ConfigError(f"{f.name} must be a string or a list of strings, not {shown(value)}.")
                 if len(items) > MAX_LIST or any(len(v) > MAX_TEXT for v in items):
                     raise ConfigError(f"{f.name} takes at most {MAX_LIST} strings of {MAX_TEXT} characters.")
                 object.__setattr__(self, f.name, tuple(items))
             elif f.name in _FLAGS and not isinstance(value, bool):
-                raise ConfigError(f"{f.name} must be true or false, not {_shown(value)}.")
+                raise ConfigError(f"{f.name} must be true or false, not {shown(value)}.")
             elif f.name in _TEXTS and not (value is None and f.default is None) and (
                     not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT):
                 raise ConfigError(f"{f.name} must be a non-empty string of at most {MAX_TEXT} characters, "
-                                  f"not {_shown(value)}.")
+                                  f"not {shown(value)}.")
         for name, low, high in (("sample_rate", 8000, 192000), ("channels", 1, 8)):
             if not _is_int(getattr(self, name)) or not low <= getattr(self, name) <= high:
-                raise ConfigError(f"{name} must be an integer from {low} to {high}, not {_shown(getattr(self, name))}.")
+                raise ConfigError(f"{name} must be an integer from {low} to {high}, not {shown(getattr(self, name))}.")
         if self.utterance_end_ms is not None and (not _is_int(self.utterance_end_ms)
                                                   or not 1000 <= self.utterance_end_ms <= 5000):
-            raise ConfigError(f"utterance_end_ms must be an integer from 1000 to 5000, not {_shown(self.utterance_end_ms)}.")
+            raise ConfigError(f"utterance_end_ms must be an integer from 1000 to 5000, not {shown(self.utterance_end_ms)}.")
         if not (self.endpointing is None or isinstance(self.endpointing, bool)
                 or (_is_int(self.endpointing) and 0 <= self.endpointing <= 60000)):
-            raise ConfigError(f"endpointing must be milliseconds (0 to 60000), true or false, not {_shown(self.endpointing)}.")
+            raise ConfigError(f"endpointing must be milliseconds (0 to 60000), true or false, not {shown(self.endpointing)}.")
         if not isinstance(self.extra, dict) or len(self.extra) > MAX_LIST or not all(
                 isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_TEXT for k, v in self.extra.items()):
-            raise ConfigError(f"extra must map at most {MAX_LIST} names to strings, not {_shown(self.extra)}.")
+            raise ConfigError(f"extra must map at most {MAX_LIST} names to strings, not {shown(self.extra)}.")
         if self.encoding != "linear16":
-            raise ConfigError(f"encoding {_shown(self.encoding)} is not supported here.",
+            raise ConfigError(f"encoding {shown(self.encoding)} is not supported here.",
                               hint="Send 16-bit little-endian PCM (encoding='linear16').")
 
     @classmethod

@@ -20,6 +20,7 @@ class ErrorCode:
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     IDLE_TIMEOUT = "IDLE_TIMEOUT"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
     TOO_MANY_SESSIONS = "TOO_MANY_SESSIONS"
     UNKNOWN_ENGINE = "UNKNOWN_ENGINE"
     UNSUPPORTED_LANGUAGE = "UNSUPPORTED_LANGUAGE"
@@ -30,6 +31,12 @@ class ErrorCode:
     API_LIMIT_EXCEEDED = "API_LIMIT_EXCEEDED"
     AUTH_ERROR = "AUTH_ERROR"
     DEVICE_ERROR = "DEVICE_ERROR"
+
+
+def shown(value: object) -> str:
+    """A client's value in an error message: short, so an error never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class STTError(Exception):

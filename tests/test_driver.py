@@ -13,7 +13,7 @@ from stt_notebook import Session, StreamConfig, audio
 from stt_notebook.errors import ErrorCode
 from stt_notebook.events import Error, Final
 from stt_notebook.wire.commands import DRAIN, Audio, Close, Finalize, KeepAlive, ProtocolError, Start, Stop
-from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Stopped
+from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Stopped, offered_session
 from stt_notebook.wire.stt_ws import parse_frame
 from stt_notebook.wire.listen import CLOSE, ListenCodec
 from stt_notebook.widget.messages import Hello
@@ -46,10 +46,43 @@ async def test_audio_then_stop_is_finals_then_a_summary_and_the_session_is_gone(
 
 async def test_bad_input_is_a_coded_error_and_the_connection_goes_on():
     bad = parse_frame('{"type": "start_transcription", "config": {"utterance_end_ms": "1500"}}')
-    host, told = await run([bad, Audio(SECOND), DRAIN])
+    host, told = await run([bad, Audio(SECOND), Start("echo"), Audio(SECOND), DRAIN])
     errors = [o for o in told if isinstance(o, Error)]
     assert [e.code for e in errors] == [ErrorCode.INVALID_CONFIG]
-    assert any(isinstance(o, Final) for o in told)  # audio after the mistake is still heard
+    finals = [o for o in told if isinstance(o, Final)]
+    assert [f.text for f in finals] == ["32000 bytes"]  # the good start's audio, only
+
+
+async def test_a_refused_start_refuses_its_audio_with_one_error_and_starts_nothing():
+    """The audio after a refused start is not run as some default session, nor told 20 times."""
+    for refused in (Start("vosk"), parse_frame('{"type": "start_transcription", "config": {"language": 5}}')):
+        host, told = Host(Limits(), lambda start: offered_session(start, ("echo",), {})), []
+        driver = Driver(host, told.append)
+        for command in [refused] + [Audio(bytes(3200))] * 20 + [DRAIN]:
+            driver.receive(command)
+        await asyncio.wait_for(driver.done, 10)
+        assert len([o for o in told if isinstance(o, Error)]) == 1, told
+        assert not [o for o in told if isinstance(o, Final)]
+        assert [o for o in told if isinstance(o, Stopped)] == [] and host.sessions == set()
+
+
+async def test_a_drain_that_runs_out_of_time_tells_the_client_and_closes():
+    """SIGTERM while a model still loads: past the drain's time the client gets SHUTTING_DOWN and a
+    1001 close, never silence."""
+    loading = asyncio.Event()
+
+    class SlowStart(Session):
+        async def start(self) -> None:
+            await loading.wait()
+
+    host, told = Host(Limits(), lambda start: SlowStart("echo", "ko", config=start.config)), []
+    driver = Driver(host, told.append)
+    driver.receive(Start("echo"))
+    driver.receive(Audio(SECOND))
+    await asyncio.sleep(0.05)
+    await host.drain(1.0)
+    assert [o.code for o in told if isinstance(o, Error)] == [ErrorCode.SHUTTING_DOWN]
+    assert told[-1] == DRAIN_CLOSING and driver.done.done() and host.sessions == set()
 
 
 async def test_a_sender_faster_than_the_limits_is_told_rate_limited_and_nothing_queued_is_lost():

@@ -73,3 +73,21 @@ async def test_sigterm_drains_serve_deepgram_streams_with_finals_then_1001():
                      if m["type"] == "Results" and m["is_final"])
     assert heard and corpus_cer([reference[: len(reference) // 2]], [heard]) <= 0.5, heard
     assert messages[-1]["type"] == "Metadata" and code == 1001
+
+
+async def test_sigterm_while_the_relay_still_loads_the_model_ends_with_finals_or_a_coded_close(tmp_path):
+    """SIGTERM one second after the audio, before any result (the model is still loading): the
+    stream gets its finals, or SHUTTING_DOWN, then 1001; never a connection that just drops."""
+    pcm, reference = clip()
+    with run_jupyter_server(tmp_path, {}) as server:
+        async with websockets.connect(server["ws"], additional_headers={"Authorization": f"token {TOKEN}"}) as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
+            for frame in audio.frames(pcm, 100):
+                await ws.send(frame)
+            await asyncio.sleep(1)
+            os.kill(server["pid"], signal.SIGTERM)
+            frames = [json.loads(m) async for m in ws]
+            code = ws.close_code
+    heard = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
+    errors = [f["code"] for f in frames if f["type"] == "error"]
+    assert code == 1001 and ((heard and frames[-1]["type"] == "transcription_stopped") or errors == ["SHUTTING_DOWN"]), frames

@@ -230,3 +230,13 @@ def test_search_hits_survive_save_and_load(tmp_path):
     pd.testing.assert_frame_equal(back.search, t.search, atol=1e-4)  # the wire keeps 4 decimals
     pd.testing.assert_frame_equal(back.tokens, t.tokens, atol=1e-4)
     assert isinstance(back.finals[0], Final) and json.loads(t.to_json())["events"]
+
+
+def test_an_endpointing_vosk_cannot_honour_is_reported_by_name():
+    """Vosk ends utterances after its model's 0.5 s (its binding has no endpointer setting): any
+    other endpointing is reported, never dropped in silence; whisper honours it."""
+    from stt_notebook.text import unsupported
+
+    assert unsupported(StreamConfig(endpointing=300), "vosk") == ["endpointing"]
+    assert unsupported(StreamConfig(endpointing=500), "vosk") == []
+    assert unsupported(StreamConfig(endpointing=300), "whisper") == []

@@ -374,3 +374,14 @@ def test_the_model_loads_when_the_widget_is_made_and_audio_sent_meanwhile_is_kep
     assert result["statuses"][0] == "loading"  # the cell says so while the model loads
     assert result["statuses"][-1] == "idle"
     assert corpus_cer([reference], ["".join(result["words"])]) <= 0.15  # nothing sent while loading was lost
+
+
+def test_the_page_cannot_set_the_kernels_traits():
+    """status, frame_ms and engine are the kernel's: a page (or anything speaking its comm) that
+    sends a state update changes none of them."""
+    w = LiveTranscriber(language="ko", engine="echo")
+    status = w.status
+    w._handle_msg({"content": {"data": {"method": "update", "buffer_paths": [],
+                                        "state": {"status": "recording", "frame_ms": -1, "engine": "deepgram"}}}})
+    assert (w.status, w.frame_ms, w.engine) == (status, 100, "echo") and status != "recording"
+    w.close()

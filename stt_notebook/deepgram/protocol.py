@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Union
 
 from ..config import LOCAL_OPTIONS, StreamConfig
-from ..errors import ConfigError, ErrorCode
+from ..errors import ConfigError, ErrorCode, shown
 from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd, Word, search_from_wire, search_to_wire
 
 DEFAULT_MODEL = "nova-2"
@@ -33,10 +33,10 @@ def check_rules(config: StreamConfig) -> None:
         raise ConfigError("utterance_end_ms needs interim_results=True.",
                           hint="Turn on interim_results, or set utterance_end_ms=None.")
     if config.keyterm and not is_nova3(model):
-        raise ConfigError(f"keyterm works only with Nova-3 models, not {model!r}.",
+        raise ConfigError(f"keyterm works only with Nova-3 models, not {shown(model)}.",
                           hint="Use model='nova-3', or keywords=… with Nova-2.")
     if config.keywords and is_nova3(model):
-        raise ConfigError(f"keywords do not work with {model!r}.", hint="Use keyterm=… with Nova-3.")
+        raise ConfigError(f"keywords do not work with {shown(model)}.", hint="Use keyterm=… with Nova-3.")
 
 
 def build_query(config: StreamConfig) -> list[tuple[str, str]]:
@@ -157,7 +157,7 @@ def close_error(code: int, reason: str = "") -> Error | None:
 _INT_OPTIONS = {"sample_rate", "channels", "utterance_end_ms"}
 _LIST_OPTIONS = {f.name for f in fields(StreamConfig) if f.type in ("tuple[str, ...]",)}
 _IGNORED = {"version", "callback", "callback_method", "tier", "alternatives", "diarize_version",
-            "vad_turnoff", "log_data", "diarize_model"}
+            "vad_turnoff", "log_data", "diarize_model", "token"}  # token: the handshake read it
 
 
 def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
@@ -175,7 +175,7 @@ def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
         elif name in _LIST_OPTIONS:
             lists.setdefault(name, []).append(value)
         elif name not in known:
-            raise ConfigError(f"Unknown query parameter {name!r}.")
+            raise ConfigError(f"Unknown query parameter {shown(name)}.")
         elif name == "endpointing":
             options[name] = False if value.lower() == "false" else True if value.lower() == "true" else _int(name, value)
         elif name in _INT_OPTIONS:
@@ -199,7 +199,7 @@ def _int(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {value!r}.") from None
+        raise ConfigError(f"{name} must be an integer, not {shown(value)}.") from None
 
 
 def results_message(event: Interim | Final, request_id: str, model: str, channels: int = 1) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import threading
 from typing import Callable, Iterable
 
 from ..config import StreamConfig
-from ..errors import UnknownEngineError, UnsupportedLanguageError
+from ..errors import UnknownEngineError, UnsupportedLanguageError, shown
 from .base import Engine, EngineStream
 
 OFFLINE_BY_LANGUAGE = {"ko": "vosk", "en": "whisper"}
@@ -57,7 +57,7 @@ def choose_engine_name(engine: str, language: str, cloud: bool = True) -> str:
     if engine != "auto":
         if engine not in FACTORIES:
             close = difflib.get_close_matches(engine, ["auto", *FACTORIES], n=1, cutoff=0.6)
-            raise UnknownEngineError(f"Unknown engine {engine!r}." + (f" Did you mean engine={close[0]!r}?" if close else ""),
+            raise UnknownEngineError(f"Unknown engine {shown(engine)}." + (f" Did you mean engine={close[0]!r}?" if close else ""),
                                      hint=f"Choose one of: auto, {', '.join(sorted(FACTORIES))} (echo is a diagnostic engine).")
         return engine
     if cloud and "deepgram" in FACTORIES and deepgram_key_available():
@@ -65,7 +65,7 @@ def choose_engine_name(engine: str, language: str, cloud: bool = True) -> str:
     base = language.split("-")[0].lower()
     if base not in OFFLINE_BY_LANGUAGE:
         raise UnsupportedLanguageError(
-            f"No offline engine knows language {language!r} (offline: {', '.join(OFFLINE_BY_LANGUAGE)}).",
+            f"No offline engine knows language {shown(language)} (offline: {', '.join(OFFLINE_BY_LANGUAGE)}).",
             hint="Set DEEPGRAM_API_KEY for the cloud engine, or pass model='/path/to/a/vosk/model' with engine='vosk'.")
     return OFFLINE_BY_LANGUAGE[base]
 
@@ -80,7 +80,7 @@ def get_engine(engine: str = "auto", language: str = "ko", model: str | None = N
         instance = _cache[key]
     if not instance.supports(language):
         raise UnsupportedLanguageError(
-            f"The {name} engine does not know language {language!r} (it knows: {', '.join(instance.languages)}).",
+            f"The {name} engine does not know language {shown(language)} (it knows: {', '.join(instance.languages)}).",
             hint="Choose engine='auto' to pick by language, or pass a model for that language.")
     return instance
 

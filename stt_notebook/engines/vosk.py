@@ -21,7 +21,7 @@ from typing import Any
 
 from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
-from ..errors import EngineUnavailableError, UnsupportedLanguageError
+from ..errors import EngineUnavailableError, UnsupportedLanguageError, shown
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
 from .base import Engine, ThreadedStream, decode_executor, shared_model
 from .models import VOSK_PACKAGES, resolve
@@ -215,7 +215,7 @@ class VoskEngine(Engine):
         name = self.model_name if self.model_name is not None else language
         if not self.custom_model and name not in VOSK_PACKAGES:
             raise UnsupportedLanguageError(
-                f"The vosk engine has no packaged model for language {language!r} (packaged: {', '.join(VOSK_PACKAGES)}).",
+                f"The vosk engine has no packaged model for language {shown(language)} (packaged: {', '.join(VOSK_PACKAGES)}).",
                 hint="Pass model='/path/to/vosk-model' for another language, or use engine='whisper' for English.")
         return resolve(name, VOSK_PACKAGES, "ko", "vosk")
 

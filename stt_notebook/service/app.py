@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from ..engines import warm
 from ..errors import ErrorCode, STTError
 from ..session import Session
 from ..wire import stt_ws
+from ..wire.auth import header_token, host_allowed, is_loopback, secret_matches
 from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Start
 from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered_session
 from ..wire.listen import CLOSE as LISTEN_CLOSE
@@ -58,6 +58,7 @@ class ServiceConfig:
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     drain_timeout: float = 10.0
     json_logs: bool = False
+    host: str = "127.0.0.1"  # the address bound: on loopback, browsers must name this machine (DNS rebinding)
     allow_cloud: bool = False  # /v1/listen may reach Deepgram's cloud with this machine's key (needs a token)
     preload: bool = False  # load the offered offline engines at start, not on their first client (the CLI's default)
 
@@ -69,7 +70,8 @@ class ServiceConfig:
                            code=ErrorCode.INVALID_CONFIG)
         if self.allow_cloud:
             upstream = urlsplit(os.environ.get("DEEPGRAM_URL", "wss://api.deepgram.com"))
-            if upstream.port == port and upstream.hostname in ("127.0.0.1", "localhost", "::1", host):
+            name = (upstream.hostname or "").rstrip(".").lower()
+            if upstream.port == port and (is_loopback(name) or name == host.lower() or host in ("0.0.0.0", "::")):
                 raise STTError("DEEPGRAM_URL points at this server itself: every stream would loop back here.",
                                hint="Unset DEEPGRAM_URL to reach Deepgram's cloud.", code=ErrorCode.INVALID_CONFIG)
 
@@ -84,6 +86,7 @@ class Service:
         listen = Limits(**{**config.limits.__dict__, "idle_timeout": config.listen_idle_timeout})
         self.hosts = {"ws/stt": Host(config.limits, self._open), "v1/listen": Host(listen, self._open_listen)}
         self.draining = False
+        self.sockets = 0  # open WebSockets, both wires: at most limits.max_connections
         self.loading = warm(config.engines) if config.preload else {}
         for name, future in self.loading.items():
             future.add_done_callback(lambda f, name=name: f.exception() and log.warning(
@@ -101,6 +104,14 @@ class Service:
     def _open_listen(start: Start) -> Session:
         return Session(start.engine, start.config.language, None, config=start.config)
 
+    @contextlib.contextmanager
+    def holding(self):
+        self.sockets += 1
+        try:
+            yield
+        finally:
+            self.sockets -= 1
+
     async def drain(self) -> None:
         """SIGTERM: refuse new connections; every stream finalizes what it received, then 1001."""
         self.draining = True  # /health says so, and new connections are refused
@@ -111,9 +122,8 @@ class Service:
         token = self.config.token
         if token is None:
             return True
-        scheme, _, secret = conn.headers.get("authorization", "").partition(" ")
-        given = secret.strip() if scheme.lower() in ("token", "bearer") else conn.query_params.get("token", "")
-        return bool(given) and hmac.compare_digest(given, token)
+        given = header_token(conn.headers)
+        return secret_matches(given if given is not None else conn.query_params.get("token"), token)
 
     def origin_ok(self, conn: HTTPConnection) -> bool:
         """A browser's WebSocket from another site is refused (its page could use the person's
@@ -160,9 +170,30 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    async def stt_socket(websocket: WebSocket) -> None:
-        if service.draining or not service.origin_ok(websocket) or not service.token_ok(websocket):
+    async def refuse_socket(websocket: WebSocket, wire: str, request_id: str | None = None) -> bool:
+        """Refuse before accepting (the client sees HTTP): draining or over the cap → 503, a foreign
+        page or a wrong token → 403 (/ws/stt) or Deepgram's 401 body (/v1/listen)."""
+        if service.draining or service.sockets >= config.limits.max_connections:
+            message = "The server is shutting down." if service.draining else (
+                f"The server already holds {config.limits.max_connections} connections; try again later.")
+            body = ({"err_code": "TOO_MANY_REQUESTS", "err_msg": message, "request_id": request_id}
+                    if request_id else {"error": ErrorCode.TOO_MANY_SESSIONS, "message": message})
+            await websocket.send_denial_response(JSONResponse(body, status_code=503, headers={"Retry-After": "5"}))
+            return True
+        if wire == "ws/stt" and not (service.origin_ok(websocket) and service.token_ok(websocket)):
             await websocket.close(1008)  # before accepting: the client sees HTTP 403
+            return True
+        if wire == "v1/listen":
+            ok, _ = authorized(websocket.headers, config.token, websocket.query_params.get("token"))
+            if not (service.origin_ok(websocket) and ok):
+                body = refusal("INVALID_AUTH", "Invalid credentials.", request_id or "")
+                await websocket.send_denial_response(JSONResponse(
+                    body, status_code=401, headers={"dg-request-id": request_id or "", "dg-error": json.dumps(body)}))
+                return True
+        return False
+
+    async def stt_socket(websocket: WebSocket) -> None:
+        if await refuse_socket(websocket, "ws/stt"):
             return
         await websocket.accept()
         watch = service.metrics.watch("ws/stt")
@@ -172,17 +203,15 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             frames = [json.dumps(f, ensure_ascii=False) for f in stt_ws.render(outcome)]
             return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
 
-        await _pump(websocket, service.hosts["ws/stt"], watch, render,
-                    lambda message: [stt_ws.parse_frame(message, config.max_frame_bytes)])
+        with service.holding():
+            await _pump(websocket, service.hosts["ws/stt"], watch, render,
+                        lambda message: [stt_ws.parse_frame(message, config.max_frame_bytes)])
 
     async def listen_socket(websocket: WebSocket) -> None:
         request_id = str(uuid.uuid4())
-        ok, subprotocol = authorized(websocket.headers, config.token)
-        if service.draining or not service.origin_ok(websocket) or not ok:
-            body = refusal("INVALID_AUTH", "Invalid credentials.", request_id)
-            await websocket.send_denial_response(JSONResponse(
-                body, status_code=401, headers={"dg-request-id": request_id, "dg-error": json.dumps(body)}))
+        if await refuse_socket(websocket, "v1/listen", request_id):
             return
+        _, subprotocol = authorized(websocket.headers, config.token, websocket.query_params.get("token"))
         try:
             stream, engine = stream_for(list(websocket.query_params.multi_items()), "auto", config.allow_cloud)
         except STTError as e:
@@ -200,7 +229,9 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             return frames, LISTEN_CLOSE[outcome.why] if isinstance(outcome, Closing) else None
 
         first = Start(engine, None, stream.with_options(sample_rate=16000))
-        await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first, one_session=True)
+        with service.holding():
+            await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first,
+                        one_session=True)
 
     routes = [
         Route("/", page), Route("/health", health), Route("/info", info), Route("/metrics", metrics),
@@ -210,7 +241,28 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
     ]
     app = Starlette(routes=routes)
     app.state.service = service
-    return app
+    return OwnHostOnly(app, config)
+
+
+class OwnHostOnly:
+    """ASGI middleware: a loopback server answers only requests that name it (DNS rebinding);
+    ``/health`` stays open to any prober."""
+
+    def __init__(self, app: Starlette, config: ServiceConfig):
+        self.app, self.config = app, config
+        self.state = app.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"] != "/health":
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+            if not host_allowed(host, self.config.host, self.config.allowed_origins):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})  # before accepting: HTTP 403
+                else:
+                    await JSONResponse({"error": ErrorCode.AUTH_ERROR, "message": "This server answers to its own "
+                                        "address only (Host not allowed)."}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _pump(websocket: WebSocket, host: Host, watch: Any, render: Callable[[Outcome], tuple[list[str], Any]],

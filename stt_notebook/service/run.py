@@ -12,12 +12,17 @@ import re
 import signal
 from typing import Any
 
+from urllib.parse import unquote_plus
+
 import uvicorn
 
 from ..wire.driver import Limits
 from .app import ServiceConfig, create_app
+from .transport import GuardedHTTP, GuardedWebSocket
 
-TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s\"']+")
+log = logging.getLogger("stt_notebook.service")
+
+QUERY_PAIR = re.compile(r"([?&])([^=&\s\"']*)=([^&\s\"']*)")
 ENV = "STT_NOTEBOOK_SERVICE"  # the operator's config, handed to worker processes
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -35,7 +40,9 @@ def config_from_env(text: str) -> ServiceConfig:
 
 def app_from_env():
     """uvicorn's app factory (``factory=True``), in each worker process."""
-    app = create_app(config_from_env(os.environ[ENV]))
+    config = config_from_env(os.environ[ENV])
+    GuardedHTTP.max_open = open_connections(config)
+    app = create_app(config)
     _drain_on_signals(app.state.service)
     return app
 
@@ -43,8 +50,10 @@ def app_from_env():
 def _drain_on_signals(service: Any) -> None:
     """uvicorn has installed its SIGTERM/SIGINT handlers when it makes the app (in each worker's
     main thread): put the drain in front of them. The first signal stops new connections and lets
-    every stream finish what it received (finals, then 1001); then uvicorn's own handler shuts down.
-    A second signal goes to uvicorn at once."""
+    every stream finish what it received (finals, then 1001; at most ``drain_timeout``); then
+    uvicorn's own handler shuts down. The drain runs once per process whatever signals arrive: a
+    signal to the whole process group reaches a worker twice (from the terminal or systemd, and
+    from the supervisor passing it on)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         uvicorn_handler = signal.getsignal(sig)
         if not callable(uvicorn_handler):
@@ -52,8 +61,9 @@ def _drain_on_signals(service: Any) -> None:
 
         def handler(number: int, frame: Any, uvicorn_handler: Any = uvicorn_handler) -> None:
             if service.draining:
-                return uvicorn_handler(number, frame)
-            service.draining = True  # a second signal, even before the drain starts, goes to uvicorn
+                log.info("already draining; signal %d noted", number)
+                return
+            service.draining = True
             task = asyncio.get_running_loop().create_task(service.drain())
             task.add_done_callback(lambda _: uvicorn_handler(number, frame))
 
@@ -61,13 +71,21 @@ def _drain_on_signals(service: Any) -> None:
 
 
 class Redact(logging.Filter):
-    """uvicorn logs each WebSocket's path, query and all: a ?token= never reaches the log."""
+    """uvicorn logs each request's path and query: a token, however its name is spelled
+    (``tok%65n``, ``TOKEN``), never reaches the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
-            record.msg, record.args = TOKEN_IN_QUERY.sub(r"\1…", message), ()
+        if "=" in message:
+            redacted = QUERY_PAIR.sub(_redact_pair, message)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
         return True
+
+
+def _redact_pair(m: re.Match) -> str:
+    name = unquote_plus(m.group(2)).strip().lower()
+    return f"{m.group(1)}{m.group(2)}=…" if name in ("token", "access_token", "key") else m.group(0)
 
 
 class JsonFormatter(logging.Formatter):
@@ -92,12 +110,18 @@ def log_config(json_logs: bool) -> dict[str, Any]:
                         "stt_notebook": {"handlers": ["main"], "level": "INFO", "propagate": False}}}
 
 
+def open_connections(config: ServiceConfig) -> int:
+    """TCP connections a worker holds at once: its WebSockets and as many plain requests beside
+    (a flood of half-open handshakes is closed at the door, never at the file-descriptor limit)."""
+    return 2 * config.limits.max_connections + 64
+
+
 def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8001, workers: int = 1) -> None:
     """Serve until SIGTERM (drained) or Ctrl-C."""
     os.environ[ENV] = config_to_env(config)
     uv = uvicorn.Config(f"{__name__}:app_from_env", factory=True, host=host, port=port, workers=workers,
-                        lifespan="off", log_config=log_config(config.json_logs), timeout_graceful_shutdown=5,
-                        ws_max_size=10 << 20)
+                        lifespan="off", log_config=log_config(config.json_logs), timeout_graceful_shutdown=2,
+                        ws_max_size=10 << 20, http=GuardedHTTP, ws=GuardedWebSocket)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 

@@ -22,12 +22,14 @@ from . import korean, options
 log = logging.getLogger(__name__)
 
 # What each engine does itself, beyond the audio options every engine takes
-# (language, model, encoding, sample_rate, channels, interim_results, endpointing, utterance_end_ms, vad_events).
-BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords"}, "echo": set()}
+# (language, model, encoding, sample_rate, channels, interim_results, utterance_end_ms, vad_events).
+# Vosk ends an utterance after its model's own 0.5 s of trailing silence (its Python binding has no
+# endpointer setting): endpointing is honoured there only as that.
+BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords", "endpointing"}, "echo": {"endpointing"}}
+HONOURED_AS_IS = {"vosk": {"endpointing": (True, 500)}}
 HEARS_WORDS = {"vosk", "whisper"}  # written Korean applies to them (echo names byte counts: no spacer to load)
 BY_STAGE = {"smart_format", "numerals", "replace", "search", "profanity_filter"}
-ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "endpointing",
-          "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version",
+ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version",
           "auto_gain"}
 
 
@@ -43,7 +45,9 @@ def unsupported(config: StreamConfig, engine: str) -> list[str]:
     if engine not in BY_ENGINE:
         return []  # deepgram honours its own options
     default = StreamConfig(language=config.language)
-    changed = [f.name for f in fields(StreamConfig) if getattr(config, f.name) != getattr(default, f.name)]
+    as_is = HONOURED_AS_IS.get(engine, {})
+    changed = [f.name for f in fields(StreamConfig) if getattr(config, f.name) != getattr(default, f.name)
+               and getattr(config, f.name) not in as_is.get(f.name, ())]
     return sorted(set(changed) - ALWAYS - BY_STAGE - BY_ENGINE[engine])
 
 
@@ -56,6 +60,8 @@ def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
             message = f"the {engine} engine cannot honour {name}={getattr(config, name)!r} offline; it has no effect"
             if name in ("keyterm", "keywords"):
                 message += " (Vosk has no keyword boosting; the whisper engine and Deepgram have)"
+            elif name == "endpointing":
+                message += " (Vosk ends an utterance after its model's 0.5 s of silence; the whisper engine takes endpointing)"
             log.warning(message)
             warnings.warn(message, UnsupportedOptionWarning, stacklevel=3)
     return names

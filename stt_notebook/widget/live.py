@@ -74,6 +74,12 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     _esm = STATIC / "live.js"
     _css = STATIC / "live.css"
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Every synced trait is the kernel's (status, frame_ms, engine, …): the page reads them and
+        speaks through messages, so a state update from the page changes nothing."""
+        if sync_data:
+            log.debug("ignored a page's update of %s", ", ".join(map(str, sync_data)))
     _uid = traitlets.Unicode().tag(sync=True)
     language = traitlets.Unicode("ko").tag(sync=True)
     engine = traitlets.Unicode("auto").tag(sync=True)

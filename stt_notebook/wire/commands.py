@@ -65,6 +65,7 @@ class ProtocolError:
     code: str
     message: str
     details: dict[str, Any] | None = None
+    start: bool = False  # it refused a Start: the audio after it is dropped, not run as some other session
 
     def frame(self) -> dict[str, Any]:
         return to_wire(Error(self.code, self.message, details=self.details))
@@ -87,3 +88,12 @@ def pcm_or_error(pcm: bytes, max_bytes: int) -> Audio | ProtocolError:
         return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
                              f"Audio is 16-bit PCM: {len(pcm)} bytes is not a whole number of samples.")
     return Audio(pcm)
+
+
+def is_utf8(text: str) -> bool:
+    """A host hands on a text frame that was not UTF-8 with its bad bytes as lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

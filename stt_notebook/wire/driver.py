@@ -26,6 +26,7 @@ from ..transcript import Transcript
 from .commands import DRAIN, Audio, Close, Command, Finalize, ProtocolError, Start, Stop
 
 log = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.5  # of a drain's time, kept to write the last frames
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Limits:
     burst_seconds: float = 10.0
     max_queued_frames: int = 500
     idle_timeout: float = 60.0
+    max_connections: int = 64  # open WebSockets per server; more are refused with HTTP 503
 
 
 def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> tuple[str, str | None]:
@@ -99,12 +101,16 @@ class Host:
         self.drivers: set[Driver] = set()
 
     async def drain(self, timeout: float) -> None:
-        """Shutdown: every connection finishes what it received, then closes; at most ``timeout`` s."""
+        """Shutdown: every connection finishes what it received (a model still loading included),
+        then closes 1001; one still at work when ``timeout`` is near is told so and closed then."""
         drivers = list(self.drivers)
         for driver in drivers:
             driver.receive(DRAIN)
         if drivers:
-            await asyncio.wait([d.done for d in drivers], timeout=timeout)
+            await asyncio.wait([d.done for d in drivers], timeout=max(0.0, timeout - FLUSH_SECONDS))
+        await asyncio.gather(*(d.expire() for d in drivers if not d.done.done()))
+        if drivers:
+            await asyncio.sleep(FLUSH_SECONDS)  # the hosts write the last frames and close frames
 
 
 class Driver:
@@ -119,6 +125,8 @@ class Driver:
         self.audio_starts = audio_starts  # audio with no session starts one; else (the widget) it is dropped
         self.session: Session | None = None
         self._last_start = Start()  # audio with no session running starts one like the last
+        self._refused = False  # the last Start was refused: its audio is dropped (one error said it), not run
+        self._draining = False
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
         self._busy = False
@@ -132,11 +140,21 @@ class Driver:
     def receive(self, command: Command) -> None:
         """Queue a command. A full queue refuses audio only; control commands always get through."""
         self._touch()
+        if command is DRAIN:
+            self._draining = True  # what is queued is taken at once, unpaced
         if isinstance(command, Audio) and self.inbox.qsize() >= self.host.limits.max_queued_frames:
             self.emit(Error(ErrorCode.RATE_LIMITED, "Audio is arriving faster than it is taken; this frame was "
                             "dropped.", retry_after=1.0))
             return
         self.inbox.put_nowait(command)
+
+    async def expire(self) -> None:
+        """The drain's time is up and this connection is still at work (a model still loading, a
+        long decode): say so with a code and close, rather than vanish."""
+        self.emit(Error(ErrorCode.SHUTTING_DOWN, "The server is shutting down before this stream's finals were "
+                        "ready; the audio it had not finished is lost: send it again to another server."))
+        self.emit(Closing("drain", "server shutting down"))
+        await self.abort()
 
     async def abort(self) -> None:
         """The client vanished: stop at once, free the recognizer."""
@@ -174,12 +192,15 @@ class Driver:
         """Handle one command; True when the connection should end."""
         if isinstance(command, ProtocolError):
             self.emit(Error(command.code, command.message, details=command.details))
+            self._refused = self._refused or (command.start and self.session is None)
         elif isinstance(command, Start):
             if self.session is not None:
                 await self._stop()
+            self._refused = True  # until it runs
             await self._start(command)
+            self._refused = False
         elif isinstance(command, Audio):
-            if command.pcm and (self.session is not None or self.audio_starts):
+            if command.pcm and (self.session is not None or (self.audio_starts and not self._refused)):
                 if self.session is None:
                     await self._start(self._last_start)
                 assert self.session is not None
@@ -220,6 +241,8 @@ class Driver:
     async def _pace(self, session: Session, seconds: float) -> None:
         """Backpressure: audio ahead of max_realtime_factor waits here, so frames queue in the inbox
         and past max_queued_frames are refused with RATE_LIMITED."""
+        if self._draining:
+            return
         limits = self.host.limits
         delay = pace_delay(session.audio_seconds + seconds, time.monotonic() - self._audio_started,
                            limits.max_realtime_factor, limits.burst_seconds)

@@ -5,7 +5,6 @@ outcomes → Deepgram's messages and close codes. Pure: no I/O."""
 from __future__ import annotations
 
 import datetime
-import hmac
 import json
 from typing import Any, Mapping
 
@@ -13,12 +12,12 @@ import numpy as np
 
 from ..audio import StreamResampler
 from ..config import StreamConfig
-from ..errors import ErrorCode
+from ..errors import ConfigError, ErrorCode, shown
 from ..events import Error
 from ..deepgram.protocol import NET0001, config_from_query, event_message, metadata_message
 from ..engines import choose_engine_name, get_engine
-from ..errors import ConfigError
-from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Finalize, KeepAlive, ProtocolError, Stop,
+from .auth import header_token, secret_matches
+from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Finalize, KeepAlive, ProtocolError, Stop, is_utf8,
                        too_large)
 from .driver import Closing, Outcome, Started, Stopped
 
@@ -27,18 +26,17 @@ CLOSE = {"stopped": (1000, ""), "drain": (1001, "server shutting down"), "idle":
 VARIANTS = {ErrorCode.INVALID_JSON: "SchemaError"}  # Deepgram's name for the same mistake
 
 
-def authorized(headers: Mapping[str, str], key: str | None) -> tuple[bool, str | None]:
-    """(ok, subprotocol to echo) for a handshake: header ``Token``/``Bearer`` KEY, or the
-    subprotocols ["token", KEY] browsers use. ``key=None`` accepts any client."""
+def authorized(headers: Mapping[str, str], key: str | None, query_token: str | None = None) -> tuple[bool, str | None]:
+    """(ok, subprotocol to echo) for a handshake: header ``Token``/``Bearer`` KEY, the
+    subprotocols ["token", KEY] browsers use, or ``?token=KEY``. ``key=None`` accepts any client."""
     if key is None:
         return True, None
-    scheme, _, secret = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() in ("token", "bearer") and hmac.compare_digest(secret.strip(), key):
+    if secret_matches(header_token(headers), key):
         return True, None
     offered = [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",")]
-    if len(offered) == 2 and offered[0].lower() in ("token", "bearer") and hmac.compare_digest(offered[1], key):
+    if len(offered) == 2 and offered[0].lower() in ("token", "bearer") and secret_matches(offered[1], key):
         return True, offered[0]
-    return False, None
+    return secret_matches(query_token, key), None
 
 
 def stream_for(query: list[tuple[str, str]], engine: str, allow_cloud: bool) -> tuple[StreamConfig, str]:
@@ -49,7 +47,7 @@ def stream_for(query: list[tuple[str, str]], engine: str, allow_cloud: bool) -> 
     if chosen == "deepgram" and not allow_cloud:
         raise ConfigError("This endpoint serves the offline engines only.")
     if not get_engine(chosen, config.language).supports(config.language):
-        raise ConfigError(f"No engine here knows language {config.language!r}.")
+        raise ConfigError(f"No engine here knows language {shown(config.language)}.")
     return config, chosen
 
 
@@ -83,6 +81,8 @@ class ListenCodec:
             if self.config.channels > 1:
                 pcm = pcm.reshape(-1, self.config.channels).mean(axis=1).astype("<i2")
             return [Audio(self._resample(pcm))]
+        if not is_utf8(frame):
+            return [ProtocolError(ErrorCode.INVALID_JSON, "Text messages must be UTF-8 JSON; it was ignored.")]
         try:
             kind = json.loads(frame).get("type")
         except (ValueError, AttributeError, RecursionError):  # malformed: say so, keep the stream

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from typing import Any
 
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import ConfigError, ErrorCode
 from ..events import Error, to_wire
-from .commands import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Command, ProtocolError, Start, Stop, pcm_or_error,
+from .commands import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Command, ProtocolError, Start, Stop, is_utf8, pcm_or_error,
                        too_large)
 from .driver import Closing, Outcome, Started, Stopped
 
@@ -34,6 +35,8 @@ def parse_frame(frame: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) ->
     size = len(frame) if len(frame) * 4 <= max_bytes else len(frame.encode("utf-8", "surrogatepass"))
     if size > max_bytes:  # the limit is on bytes: a Hangul character is three of them
         return too_large(size, max_bytes)
+    if not is_utf8(frame):
+        return ProtocolError(ErrorCode.INVALID_MESSAGE, "Text frames must be UTF-8.")
     try:
         message = json.loads(frame, parse_constant=_no_constants)
     except (ValueError, RecursionError) as e:  # ValueError: bad JSON, NaN, an integer of 5,000 digits
@@ -42,7 +45,8 @@ def parse_frame(frame: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) ->
         return ProtocolError(ErrorCode.INVALID_MESSAGE, "A message must be a JSON object with a 'type'.")
     kind = message.get("type")
     if kind == "start_transcription":
-        return parse_start(message.get("config", {}))
+        start = parse_start(message.get("config", {}))
+        return dataclasses.replace(start, start=True) if isinstance(start, ProtocolError) else start
     if kind == "audio_data":
         return parse_audio_data(message, max_bytes)
     if kind == "stop_transcription":

@@ -20,6 +20,9 @@ login.addEventListener("submit", (event) => {
   login.hidden = true;
 });
 
+// codes by which the server refused to start a session: nothing is recording
+const REFUSED = new Set(["UNKNOWN_ENGINE", "UNSUPPORTED_LANGUAGE", "MODEL_NOT_FOUND", "INVALID_CONFIG",
+  "ENGINE_UNAVAILABLE", "TOO_MANY_SESSIONS", "AUTH_ERROR"]);
 const wordView = (w) => [w.punctuated_word ?? w.word, w.start, w.end, w.confidence];
 
 class SocketModel {
@@ -103,6 +106,14 @@ class SocketModel {
       this.tell({ marks: [["utterance_end", at(frame.last_word_end)]] });
     } else if (frame.type === "error") {
       this.tell({ errors: [{ code: frame.code, message: frame.message }] });
+      if (REFUSED.has(frame.code) && this.get("status") !== "stopping") {  // the session never ran: stop capturing
+        const ws = this.ws;
+        this.ws = null;
+        this.pending = [];
+        this.set("status", "error");
+        this.emit("msg:custom", { type: "capture", on: false });
+        ws?.close();
+      }
     } else if (frame.type === "transcription_stopped") {
       this.offset += frame.audio_seconds;
       this.set("status", "idle");
