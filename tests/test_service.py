@@ -81,7 +81,7 @@ def test_the_service_loads_its_engines_at_start_unless_told_lazy():
             if "loading" not in preloaded.values():
                 break
             time.sleep(0.1)
-        assert preloaded == {"vosk": "loaded", "whisper": "loaded"}
+        assert preloaded == {"whisper:base": "loaded", "whisper:tiny.en": "loaded"}
     with serving("--lazy", "--engines", "vosk,echo") as (port, _):
         assert json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"] == {}
 
@@ -189,7 +189,7 @@ async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_sessio
     assert frames[-1]["type"] == "transcription_stopped" and code == 1001
     sessions = [line for line in lines if line.get("event") == "session"]
     assert len(sessions) == 1 and sessions[0]["wire"] == "ws/stt" and sessions[0]["audio_seconds"] == 4.0
-    assert sessions[0]["finals"] >= 1 and sessions[0]["latency_p50"] is not None and sessions[0]["engine"] == "vosk"
+    assert sessions[0]["finals"] >= 1 and sessions[0]["latency_p50"] is not None and sessions[0]["engine"] == "whisper"
     assert sessions[0]["close_code"] == 1001
     assert TOKEN not in json.dumps(lines) and all("level" in line or "event" in line for line in lines)
 

@@ -11,7 +11,18 @@ from ..config import StreamConfig
 from ..errors import UnknownEngineError, UnsupportedLanguageError, shown
 from .base import Engine, EngineStream
 
-OFFLINE_BY_LANGUAGE = {"ko": "vosk", "en": "whisper"}
+OFFLINE_BY_LANGUAGE = {"ko": "whisper", "en": "whisper"}
+# whisper's model when none is named: tiny.en for English (measured better there, benchmarks/engines.py),
+# base (multilingual) for every other language Whisper knows
+WHISPER_DEFAULT = {"en": "tiny.en"}
+WHISPER_MULTILINGUAL = "base"
+
+
+def default_model(engine: str, language: str, model: str | None) -> str | None:
+    """The model an engine runs when the client named none."""
+    if engine != "whisper" or model is not None:
+        return model
+    return WHISPER_DEFAULT.get(language.split("-")[0].lower(), WHISPER_MULTILINGUAL)
 
 
 def _vosk(model: str | None) -> Engine:
@@ -63,16 +74,28 @@ def choose_engine_name(engine: str, language: str, cloud: bool = True) -> str:
     if cloud and "deepgram" in FACTORIES and deepgram_key_available():
         return "deepgram"
     base = language.split("-")[0].lower()
-    if base not in OFFLINE_BY_LANGUAGE:
-        raise UnsupportedLanguageError(
-            f"No offline engine knows language {shown(language)} (offline: {', '.join(OFFLINE_BY_LANGUAGE)}).",
-            hint="Set DEEPGRAM_API_KEY for the cloud engine, or pass model='/path/to/a/vosk/model' with engine='vosk'.")
-    return OFFLINE_BY_LANGUAGE[base]
+    if base in OFFLINE_BY_LANGUAGE:
+        return OFFLINE_BY_LANGUAGE[base]
+    if base in whisper_languages():
+        return "whisper"
+    raise UnsupportedLanguageError(
+        f"No offline engine knows language {shown(language)} (offline: Whisper's languages, e.g. ko, en, es, ja).",
+        hint="Set DEEPGRAM_API_KEY for the cloud engine, or pass model='/path/to/a/vosk/model' with engine='vosk'.")
+
+
+def whisper_languages() -> set[str]:
+    """The languages Whisper's multilingual models know, and ``multi`` (detected per utterance)."""
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+    except ImportError:
+        return set()
+    return {*_LANGUAGE_CODES, "multi"}
 
 
 def get_engine(engine: str = "auto", language: str = "ko", model: str | None = None) -> Engine:
     """A shared engine instance (so its model is loaded once per process)."""
     name = choose_engine_name(engine, language)
+    model = default_model(name, language, model)
     key = (name, model)
     with _lock:
         if key not in _cache:
@@ -97,6 +120,7 @@ def preload(engine: str = "auto", language: str = "ko", model: str | None = None
     a failed load is retried by the next call.
     """
     name = choose_engine_name(engine, language)
+    model = default_model(name, language, model)
     key = (name, model, language.split("-")[0].lower())
     with _lock:
         future = _loads.get(key)
@@ -124,7 +148,8 @@ def _load(future: concurrent.futures.Future, name: str, language: str, model: st
 def warm(engines: Iterable[str]) -> dict[str, concurrent.futures.Future]:
     """Start loading each offered offline engine's model for its language (a service at start):
     otherwise its first client pays the cold start, ~8 s to a first Korean word on a 2-core machine."""
-    return {name: preload(name, language) for language, name in OFFLINE_BY_LANGUAGE.items() if name in engines}
+    return {f"{name}:{default_model(name, language, None)}" if name == "whisper" else name: preload(name, language)
+            for language, name in OFFLINE_BY_LANGUAGE.items() if name in engines}
 
 
 __all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "warm", "FACTORIES",

@@ -24,7 +24,7 @@ from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError, shown
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
 from .base import Engine, ThreadedStream, decode_executor, shared_model
-from .models import VOSK_PACKAGES, resolve
+from .models import VOSK_PACKAGES, cache_root, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
 PARTIAL_EVERY = 0.099  # seconds of audio between partials (partial text rarely changes faster)
@@ -53,10 +53,6 @@ def words_from_vosk(items: list[dict[str, Any]], offset: float = 0.0) -> tuple[W
     return tuple(words)
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stt-notebook"
-
-
 def with_lattice_beam(path: Path, beam: float) -> Path:
     """``path`` as a model folder whose ``conf/model.conf`` sets ``--lattice-beam=beam``: a folder of
     links to the model's files beside a rewritten config, in the user's cache (the installed model
@@ -68,7 +64,7 @@ def with_lattice_beam(path: Path, beam: float) -> Path:
     lines = [line for line in conf.read_text().splitlines() if not line.strip().startswith("--lattice-beam")]
     text = "\n".join([*lines, f"--lattice-beam={beam:g}"]) + "\n"
     key = hashlib.sha256(f"{path.resolve()}\n{text}".encode()).hexdigest()[:16]
-    for root in (_cache_root(), Path(tempfile.gettempdir()) / "stt-notebook"):
+    for root in (cache_root(), Path(tempfile.gettempdir()) / "stt-notebook"):
         tuned = root / "vosk" / key
         if (tuned / "conf" / "model.conf").is_file():
             return tuned

