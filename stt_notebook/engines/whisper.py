@@ -149,9 +149,9 @@ class WhisperEngine(Engine):
     def supports(self, language: str) -> bool:
         if not self.multilingual:
             return super().supports(language)
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
+        from . import whisper_languages
 
-        return language.split("-")[0].lower() in _LANGUAGE_CODES
+        return language.split("-")[0].lower() in whisper_languages()
 
     def load(self, config: StreamConfig) -> None:
         load_model(self.path)
