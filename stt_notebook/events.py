@@ -69,6 +69,7 @@ class Final:
     from_finalize: bool = False
     tokens: tuple[Word, ...] = ()
     search: tuple[SearchResult, ...] = ()
+    language: str | None = None  # what was heard, where the engine tells (``language="multi"`` detects it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ def to_wire(event: Event, timestamp: float | None = None) -> dict[str, Any]:
             "words": [word_to_wire(w) for w in event.words],
             **({"tokens": [word_to_wire(w) for w in event.tokens]} if final and event.tokens else {}),
             **({"search": [search_to_wire(r) for r in event.search]} if final and event.search else {}),
+            **({"language": event.language} if final and event.language else {}),
         }
     if isinstance(event, SpeechStarted):
         return {"type": "speech_started", "timestamp": _r(event.timestamp)}
@@ -213,7 +215,8 @@ def from_wire(d: dict[str, Any]) -> Event:
                 return Final(**common, speech_final=bool(d.get("speech_final")),
                              from_finalize=bool(d.get("from_finalize")),
                              tokens=tuple(word_from_wire(w) for w in d.get("tokens", ())),
-                             search=tuple(search_from_wire(r) for r in d.get("search", ())))
+                             search=tuple(search_from_wire(r) for r in d.get("search", ())),
+                             language=d["language"] if isinstance(d.get("language"), str) else None)
             return Interim(**common)
         if kind == "speech_started":
             return SpeechStarted(float(d["timestamp"]))

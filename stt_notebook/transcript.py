@@ -22,7 +22,7 @@ from .level import InputLevel
 FORMAT_VERSION = 1
 LOW_CONFIDENCE = 0.6
 """Words below this confidence are marked as doubtful: in ``plot_confidence`` and the live view's timeline."""
-UTTERANCE_COLUMNS = ["utterance", "start", "end", "text", "confidence", "speaker", "n_words"]
+UTTERANCE_COLUMNS = ["utterance", "start", "end", "text", "confidence", "speaker", "n_words", "language"]
 WORD_COLUMNS = ["utterance", "word", "start", "end", "confidence", "speaker"]
 INTERIM_COLUMNS = ["seq", "utterance", "text", "start", "end", "confidence"]
 SEARCH_COLUMNS = ["utterance", "query", "start", "end", "confidence", "snippet"]
@@ -109,6 +109,8 @@ class Transcript:
                 "confidence": mean_confidence(words) if words else mean_confidence_of(finals),
                 "speaker": speakers.most_common(1)[0][0] if speakers else None,
                 "n_words": len(words),
+                "language": next((f.language for f in finals if f.language),
+                                 None if self.language == "multi" else self.language),
             })
         return _frame(rows, UTTERANCE_COLUMNS)
 

@@ -147,7 +147,7 @@ async def test_a_1011_mid_stream_reconnects_without_loss_or_duplicates(use_deepg
     assert corpus_cer([KO_CLIPS[7][1] + KO_CLIPS[4][1]], [t.text]) <= 0.15  # nothing missing
     starts = list(t.words["start"])
     assert starts == sorted(starts) and len(set(starts)) == len(starts)  # no final duplicated
-    assert abs(t.words["end"].max() - audio.duration(pcm)) < 1.5  # times continue across the reconnect
+    assert abs(t.words["end"].max() - audio.duration(pcm)) < 2.5  # times continue across the reconnect (not from 0)
 
 
 async def test_server_handshake_and_close_behaviour(dg_url):

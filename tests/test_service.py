@@ -133,7 +133,7 @@ async def test_a_deepgram_client_gets_the_same_words_from_v1_listen(service, mon
     monkeypatch.setenv("DEEPGRAM_URL", f"ws://127.0.0.1:{service['port']}")
     monkeypatch.setenv("DEEPGRAM_API_KEY", TOKEN)
     heard = await asyncio.to_thread(transcribe, path, "ko", "deepgram", progress=False)
-    local = await asyncio.to_thread(transcribe, path, "ko", "vosk", progress=False)
+    local = await asyncio.to_thread(transcribe, path, "ko", progress=False, punctuate=False, smart_format=False)
     assert corpus_cer([reference], [heard.text]) <= 0.15 and heard.text == local.text
     with pytest.raises(websockets.exceptions.InvalidStatus) as e:  # a language no engine knows: 400, no upgrade
         async with websockets.connect(f"ws://127.0.0.1:{service['port']}/v1/listen?language=xx",
@@ -167,7 +167,7 @@ async def test_deepgrams_own_sdk_reads_v1_listen(service):
     finals = [m for m in got if type(m).__name__ == "ListenV1Results" and m.is_final]
     heard = " ".join(m.channel.alternatives[0].transcript for m in finals)
     assert corpus_cer([reference], [heard]) <= 0.15, heard
-    assert kinds[-1] == "ListenV1Metadata" and any(type(m).__name__ == "ListenV1Results" and not m.is_final for m in got)
+    assert kinds[-1] == "ListenV1Metadata"  # sent faster than real time: finals (interims are for live pace)
 
 
 async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_session():
@@ -202,7 +202,8 @@ async def test_two_workers_share_one_port_and_clients_choose_models_by_name():
 
     async def transcribe(port: int, model: str) -> tuple[str, list[str]]:
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}") as ws:
-            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko", "model": model}}))
+            await ws.send(json.dumps({"type": "start_transcription",
+                                      "config": {"language": "ko", "engine": "vosk", "model": model}}))
             for frame in audio.frames(pcm, 100):
                 await ws.send(frame)
             await ws.send(json.dumps({"type": "stop_transcription"}))

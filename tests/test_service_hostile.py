@@ -155,7 +155,7 @@ async def test_sigterm_while_the_model_still_loads_ends_with_finals_or_a_coded_c
     drain the stream gets its finals, or SHUTTING_DOWN, and a 1001 close, and the server exits."""
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)[: 4 * audio.SAMPLE_RATE * 2]
-    with service("--lazy", "--engines", "vosk,echo", "--drain-timeout", "10") as (port, proc):
+    with service("--lazy", "--engines", "whisper,echo", "--drain-timeout", "10") as (port, proc):
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}") as ws:
             await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko"}}))
             for frame in audio.frames(pcm, 100):

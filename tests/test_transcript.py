@@ -25,7 +25,7 @@ def _events():
 def test_utterances_and_words_frames():
     t = Transcript(_events(), language="ko", engine="vosk")
     u = t.utterances
-    assert list(u.columns) == ["utterance", "start", "end", "text", "confidence", "speaker", "n_words"]
+    assert list(u.columns) == ["utterance", "start", "end", "text", "confidence", "speaker", "n_words", "language"]
     assert list(u["text"]) == ["안녕하세요 반갑습니다", "오늘은 좋은 날"]
     assert list(u["n_words"]) == [2, 3] and u.loc[1, "start"] == 3.0 and u.loc[1, "end"] == 4.2
     assert abs(u.loc[0, "confidence"] - 0.675) < 1e-9

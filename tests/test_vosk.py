@@ -24,7 +24,7 @@ def test_odd_tokens_become_plain_hangul():
 
 async def test_zeroth_corpus_cer_within_15_percent_and_low_confidence_marks_the_wrong_words():
     async def one(path):
-        t, _ = await stream_events(audio.load_pcm16(path), "ko")
+        t, _ = await stream_events(audio.load_pcm16(path), "ko", "vosk")
         return t
 
     transcripts = await asyncio.gather(*(one(p) for p, _ in KO_CLIPS))
@@ -44,7 +44,7 @@ async def test_zeroth_corpus_cer_within_15_percent_and_low_confidence_marks_the_
 
 async def test_live_stream_interims_come_before_their_final(ko_clip):
     path, ref = ko_clip
-    t, events = await stream_events(audio.load_pcm16(path), "ko", frame_ms=20)
+    t, events = await stream_events(audio.load_pcm16(path), "ko", "vosk", frame_ms=20)
     kinds = [type(e) for e in events]
     first_final = kinds.index(Final)
     assert Interim in kinds[:first_final]
@@ -58,7 +58,7 @@ async def test_stop_mid_utterance_still_gives_the_final(ko_clip):
     path, ref = ko_clip
     pcm = audio.load_pcm16(path)
     cut = len(pcm) // 2 // 2 * 2
-    t, events = await stream_events(pcm[:cut], "ko")
+    t, events = await stream_events(pcm[:cut], "ko", "vosk")
     finals = [e for e in events if isinstance(e, Final)]
     assert finals and finals[-1].from_finalize
     heard = squash_ko(t.text)
@@ -71,8 +71,8 @@ async def test_timestamps_run_on_across_utterances():
     b = audio.load_audio(KO_CLIPS[4][0])
     gap = np.zeros(32000, np.float32)
     offset = (len(a) + len(gap)) / 16000
-    t_b, _ = await stream_events(audio.float_to_pcm16(b), "ko")
-    t, events = await stream_events(audio.float_to_pcm16(np.concatenate([a, gap, b])), "ko")
+    t_b, _ = await stream_events(audio.float_to_pcm16(b), "ko", "vosk")
+    t, events = await stream_events(audio.float_to_pcm16(np.concatenate([a, gap, b])), "ko", "vosk")
     assert len(t) >= 2
     utts = t.utterances
     assert list(utts["start"]) == sorted(utts["start"])

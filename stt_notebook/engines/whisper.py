@@ -53,6 +53,7 @@ CATCH_UP = 2.0  # seconds: a chunk this long means the stream is behind; skip in
 BEAM = 5  # beam search, interims and finals alike: it costs little beside tiny.en's encoder (benchmarks/pauses.py)
 END_PAD = 0.2  # seconds of audio kept after the VAD's end of speech when an utterance is decoded
 NO_SPEECH = 0.6  # a segment Whisper itself judges this likely to be silence is not words
+LOOP_COMPRESSION = 2.4  # a segment whose text gzips this well repeats itself: Whisper's own loop test
 HALLUCINATION_SILENCE = 0.5  # faster-whisper skips silences this long around a suspected hallucination
 UNSURE_TAIL = 0.4  # mean word probability under which a closing decode's last sentence is padding
 INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
@@ -179,6 +180,7 @@ class WhisperStream(ThreadedStream):
         # ~1.5 s of speech; the multilingual model's finals are each utterance decoded whole once the
         # VAD closes it (a window cut mid-phrase misreads Korean: live CER 0.161 → see
         # benchmarks/korean.py), and its interims come less often (a base decode costs ~3x tiny's)
+        self._heard = self._language  # the language of the last decode
         self._agree = not model.model.is_multilingual
         self._min_step = MIN_STEP if self._agree else INTERIM_STEP_MULTILINGUAL
         ep = config.endpointing
@@ -207,7 +209,9 @@ class WhisperStream(ThreadedStream):
     def _accept(self, pcm: bytes) -> list[Event]:
         x = pcm16_to_float(pcm)
         # behind (a file at full speed) or closing (the flush decodes this audio anyway): no interim decode
-        live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0 and not self.closing
+        # (a burst that has been caught up with still gets an interim where interims never commit words)
+        live = ((len(x) <= CATCH_UP * SAMPLE_RATE or not self._agree) and self.backlog_seconds < 1.0
+                and not self.closing)
         events: list[Event] = []
         start = 0
         for index, kind, t in self._vad_transitions(x):
@@ -330,15 +334,17 @@ class WhisperStream(ThreadedStream):
     def _recognize(self, audio: np.ndarray, prompt: str | None, speech_end: float | None) -> list[Word]:
         """One Whisper decode: the same audio, prompt and end give the same words, so a decode in a
         pause is reused when that pause closes the utterance."""
-        segments, _ = self._model.transcribe(
+        segments, info = self._model.transcribe(
             audio, language=self._language, beam_size=BEAM, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, initial_prompt=prompt, vad_filter=False,
             hallucination_silence_threshold=HALLUCINATION_SILENCE, hotwords=self._hotwords,
             max_new_tokens=self._token_budget(len(audio) / SAMPLE_RATE, prompt))
         words = []
+        self._heard = info.language  # detected when multi, else the language asked for
         for segment in segments:
-            if segment.no_speech_prob > NO_SPEECH or _unheard(segment.words or ()):
-                continue
+            if (segment.no_speech_prob > NO_SPEECH or segment.compression_ratio > LOOP_COMPRESSION
+                    or _unheard(segment.words or ())):
+                continue  # silence, a repetition loop ("골고루, 골고루, …"), or words filled in, not heard
             for w in segment.words or ():
                 text = normalise_word(w.word)
                 if not text or w.end <= w.start:
@@ -416,5 +422,5 @@ class WhisperStream(ThreadedStream):
 
     def _final(self, words: list[Word], speech_final: bool, from_finalize: bool = False) -> Final:
         self._said.extend(words)
-        return Final(join_words(words), mean_confidence(words), words[0].start,
-                     words[-1].end, tuple(words), speech_final=speech_final, from_finalize=from_finalize)
+        return Final(join_words(words), mean_confidence(words), words[0].start, words[-1].end, tuple(words),
+                     speech_final=speech_final, from_finalize=from_finalize, language=self._heard)

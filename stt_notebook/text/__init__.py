@@ -95,8 +95,7 @@ class TextStage:
     def words(self, tokens: Iterable[Word], interim: bool = False) -> list[Word]:
         words = list(tokens)
         if self.korean:
-            words = korean.numerals(words) if self.numerals else [
-                w for w in map(korean.plain_word, words) if w.text]
+            words = korean.numerals(words) if self.numerals else [w for w in map(korean.spoken, words) if w.text]
             if self.spacing and not (interim and not korean.Spacer.loading().done()):  # first interims: unspaced
                 words = korean.spaced_words(words, korean.Spacer.shared())
         words = options.replace_words(words, self.pairs)

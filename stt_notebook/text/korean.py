@@ -107,6 +107,20 @@ def plain_word(word: Word) -> Word:
     return word if text == word.text else replace(word, text=text)
 
 
+_DIGITS = re.compile(r"\d{1,15}")
+
+
+def spoken(word: Word) -> Word:
+    """A word as said, for ``numerals=false``: marks read back, and the digits a recognizer that
+    writes Korean (Whisper) put there read as Sino-Korean (``3월`` → ``삼월``)."""
+    word = plain_word(word)
+    read = lambda text: _DIGITS.sub(lambda m: sino_korean(int(m.group())), text)  # noqa: E731
+    text = read(word.text)
+    if text == word.text:
+        return word
+    return replace(word, text=text, punctuated=read(word.punctuated) if word.punctuated else None)
+
+
 def numerals(tokens: Iterable[Word]) -> list[Word]:
     """Marked number runs as digits, their counter attached: ``[3] 월`` → ``3월``,
     ``이 (천) (십) 팔 년`` → ``2018년``. Unmarked tokens are never read as numbers."""
