@@ -13,19 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import re
 import statistics
 import time
 from pathlib import Path
 
+import sys
+
 import jiwer
 
-from stt_notebook import Final, Interim, Session, SpeechStarted, audio
-from stt_notebook.text.korean import sino_korean
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def squash(text: str) -> str:
-    return re.sub(r"[\s\W_]+", "", re.sub(r"\d+", lambda m: sino_korean(int(m.group())), text))
+from stt_notebook import Final, Interim, Session, audio  # noqa: E402
+from tests.conftest import auroc, korean_right  # noqa: E402
+from tests.conftest import squash_ko as squash  # noqa: E402
 
 
 def clips(corpus: Path, subset: str, limit: int | None) -> list[tuple[Path, str]]:
@@ -56,7 +57,8 @@ async def run(pcm: bytes, engine: str, model: str | None, realtime: bool) -> dic
             pending = None
     first_interim = next((t - e.start for t, e in events if isinstance(e, (Interim, Final)) and e.text), None)
     final_lag = [t - e.end for t, e in events if isinstance(e, Final) and e.speech_final and e.text]
-    return {"final": " ".join(f.text for f in finals), "interim": " ".join(last_interims),
+    words = [w for f in finals for w in f.words]
+    return {"final": " ".join(f.text for f in finals), "interim": " ".join(last_interims), "words": words,
             "first": first_interim, "final_lag": final_lag, "elapsed": time.monotonic() - t0}
 
 
@@ -67,27 +69,38 @@ def main() -> None:
     parser.add_argument("--engines", default="vosk,whisper:base", help="engine[:model], comma-separated")
     parser.add_argument("--realtime", action="store_true", help="paced like a microphone (default: full speed)")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--streams", type=int, default=1, help="each clip as this many concurrent streams")
     args = parser.parse_args()
     corpus = clips(args.corpus, args.set, args.limit)
     seconds = sum(audio.duration(audio.load_pcm16(p)) for p, _ in corpus)
-    print(f"{len(corpus)} clips of {args.set}, {seconds:.0f} s, {'real time' if args.realtime else 'full speed'}")
+    print(f"{len(corpus)} clips of {args.set}, {seconds:.0f} s, {'real time' if args.realtime else 'full speed'}, "
+          f"{args.streams} stream(s) at once")
     for spec in args.engines.split(","):
         engine, _, model = spec.partition(":")
         results, refs = [], []
         cpu = time.process_time()
         for path, reference in corpus:
-            results.append(asyncio.run(run(audio.load_pcm16(path), engine, model or None, args.realtime)))
-            refs.append(squash(reference))
+            pcm = audio.load_pcm16(path)
+
+            async def together() -> list[dict]:
+                return await asyncio.gather(*(run(pcm, engine, model or None, args.realtime)
+                                              for _ in range(args.streams)))
+
+            results += asyncio.run(together())
+            refs += [squash(reference)] * args.streams
         cpu = time.process_time() - cpu
         final_cer = jiwer.cer(refs, [squash(r["final"]) or "-" for r in results])
         interim_cer = jiwer.cer(refs, [squash(r["interim"]) or "-" for r in results])
+        confidence = [w.confidence for r in results for w in r["words"]]
+        references = [reference for _, reference in corpus for _ in range(args.streams)]
+        right = [ok for r, reference in zip(results, references) for ok in korean_right([w.text for w in r["words"]], reference)]
         firsts = [r["first"] for r in results if r["first"] is not None]
         lags = sorted(x for r in results for x in r["final_lag"])
         p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
         print(f"{spec:14} final CER {final_cer:.3f}  last-interim CER {interim_cer:.3f}  "
               f"first text p50 {statistics.median(firsts) if firsts else float('nan'):.2f} s  "
               f"final lag p50 {statistics.median(lags) if lags else float('nan'):.2f} s / p95 {p95:.2f} s  "
-              f"CPU {cpu / seconds:.2f} s per audio s")
+              f"CPU {cpu / seconds / args.streams:.2f} s per audio s per stream  confidence AUROC {auroc(confidence, right):.3f}")
 
 
 if __name__ == "__main__":

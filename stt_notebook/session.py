@@ -108,7 +108,7 @@ class Session:
         if self.record_events:
             self._jsonl = open(self.record_events, "a", encoding="utf-8")
         self._stream = engine.stream(self.config)
-        self._level = await asyncio.to_thread(LevelStage, self.config.auto_gain and engine.auto_gain)  # quiet speech raised
+        self._level = await asyncio.to_thread(LevelStage, self.config.auto_gain and engine.capabilities.auto_gain)  # quiet speech raised
         text = TextStage(self.config, self.engine_name)  # written Korean, Deepgram's text options
         self._reader = asyncio.get_running_loop().create_task(self._read(self._stream, text))
 

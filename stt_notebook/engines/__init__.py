@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 from ..config import StreamConfig
 from ..errors import UnknownEngineError, UnsupportedLanguageError, shown
-from .base import Engine, EngineStream
+from .base import Capabilities, Engine, EngineStream
 
 OFFLINE_BY_LANGUAGE = {"ko": "whisper", "en": "whisper"}
 # whisper's model when none is named: tiny.en for English (measured better there, benchmarks/engines.py),
@@ -51,6 +51,14 @@ def _echo(model: str | None) -> Engine:
 
 FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper, "deepgram": _deepgram,
                                                          "echo": _echo}
+_CLASSES = {"vosk": "VoskEngine", "whisper": "WhisperEngine", "deepgram": "DeepgramEngine", "echo": "EchoEngine"}
+
+
+def capabilities(engine: str) -> Capabilities:
+    """What the engine of this name declares it does itself (its class, not a loaded model)."""
+    import importlib
+
+    return getattr(importlib.import_module(f".{engine}", __name__), _CLASSES[engine]).capabilities
 
 _cache: dict[tuple[str, str | None], Engine] = {}
 _lock = threading.Lock()

@@ -23,7 +23,7 @@ from ..deepgram.protocol import (CLOSE_STREAM, FINALIZE, KEEPALIVE, Metadata, bu
                                  handshake_error, parse_message)
 from ..errors import EngineUnavailableError, ErrorCode
 from ..events import Error, Event, Final, shift
-from .base import BYTES_PER_SECOND, Engine, EngineStream
+from .base import BYTES_PER_SECOND, Capabilities, Engine, EngineStream
 
 KEEPALIVE_EVERY = 5.0
 MAX_SPEED = 1.25  # × real time, Deepgram's documented ceiling
@@ -47,6 +47,7 @@ def read_key() -> str | None:
 
 class DeepgramEngine(Engine):
     name = "deepgram"
+    capabilities = Capabilities(all_options=True, writes_korean=True)
 
     def __init__(self, model: str | None = None, key: str | None = None, url: str | None = None):
         self._key = key or read_key()

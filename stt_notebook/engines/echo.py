@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ..config import StreamConfig
 from ..events import Event, Final, Word
-from .base import BYTES_PER_SECOND, Engine, ThreadedStream
+from .base import BYTES_PER_SECOND, Capabilities, Engine, ThreadedStream
 
 
 class EchoEngine(Engine):
     name = "echo"
+    capabilities = Capabilities(frozenset({"endpointing"}), hears_words=False)  # byte counts, not words
 
     def __init__(self, model: str | None = None):
         pass

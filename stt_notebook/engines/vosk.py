@@ -23,7 +23,7 @@ from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError, shown
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
-from .base import Engine, ThreadedStream, decode_executor, shared_model
+from .base import Capabilities, Engine, ThreadedStream, decode_executor, shared_model
 from .models import VOSK_PACKAGES, cache_root, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
@@ -195,7 +195,9 @@ def _free(rec: Any, pool: RecognizerPool) -> None:
 class VoskEngine(Engine):
     name = "vosk"
     languages = tuple(VOSK_PACKAGES)
-    auto_gain = True  # measured: Zeroth at -30 dB, CER 0.29 without, see benchmarks/levels.py
+    # its endpoint is its model's 0.5 s of silence (the Python binding has no endpointer setting);
+    # auto gain measured: Zeroth at -30 dB, CER 0.29 without, see benchmarks/levels.py
+    capabilities = Capabilities(honoured_at=(("endpointing", (True, 500)),), auto_gain=True)
 
     def __init__(self, model: str | None = None):
         try:

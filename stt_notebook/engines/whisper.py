@@ -33,7 +33,7 @@ from ..audio import pcm16_to_float
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError
 from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
-from .base import Engine, ThreadedStream, shared_model
+from .base import Capabilities, Engine, ThreadedStream, shared_model
 from .models import WHISPER_PACKAGES, resolve
 
 VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
@@ -60,6 +60,7 @@ INSTANT = 0.02  # seconds: a word this short (Whisper's time step) was not heard
 SPEECH_END_SLACK = 0.08  # seconds: a word starting this close to the VAD's end of speech is padding too
 MIN_STEP = 0.5  # seconds of new audio between interim decodes (decodes of near-equal windows agree on noise)
 INTERIM_STEP_MULTILINGUAL = 1.0  # the same for the multilingual model, whose interims only show
+MIN_DECODE_MULTILINGUAL = 0.6  # its first interim: sooner, since interims never commit
 PROMPT_WORDS = 30  # finalized words whose audio has left the window, given to Whisper as context
 # Whisper's encoder reads 30 s of features whatever the audio (0.5-0.7 s per decode for tiny.en on this
 # project's 2-core machine, most of a decode). It is given the audio's frames plus at least
@@ -135,6 +136,7 @@ def _without_unsure_tail(words: list[Word]) -> list[Word]:
 class WhisperEngine(Engine):
     name = "whisper"
     languages = ("en",)
+    capabilities = Capabilities(frozenset({"punctuate", "keyterm", "keywords", "endpointing"}), writes_korean=True)
 
     def __init__(self, model: str | None = None):
         try:
@@ -183,6 +185,7 @@ class WhisperStream(ThreadedStream):
         self._heard = self._language  # the language of the last decode
         self._agree = not model.model.is_multilingual
         self._min_step = MIN_STEP if self._agree else INTERIM_STEP_MULTILINGUAL
+        self._min_decode = MIN_DECODE if self._agree else MIN_DECODE_MULTILINGUAL
         ep = config.endpointing
         default = DEFAULT_ENDPOINTING_MS if not model.model.is_multilingual else MULTILINGUAL_ENDPOINTING_MS
         self._endpoint = (default if ep is None or ep is True else
@@ -230,7 +233,7 @@ class WhisperStream(ThreadedStream):
         if self._in_speech:
             if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
                 events += self._commit_long_window()
-            elif (live and len(self._window) >= MIN_DECODE * SAMPLE_RATE
+            elif (live and len(self._window) >= self._min_decode * SAMPLE_RATE
                   and (self._window_end - self._decoded_to >= self._min_step or self._pause_undecoded())):
                 events += self._interim_decode()
         else:

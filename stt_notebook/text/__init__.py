@@ -16,21 +16,17 @@ from dataclasses import fields, replace
 from typing import Iterable
 
 from ..config import StreamConfig
+from ..engines import capabilities
+from ..engines.base import Capabilities
 from ..events import Event, Final, Interim, Word, join_words, mean_confidence
 from . import korean, options
 
 log = logging.getLogger(__name__)
 
-# What each engine does itself, beyond the audio options every engine takes
-# (language, model, encoding, sample_rate, channels, interim_results, utterance_end_ms, vad_events).
-# Vosk ends an utterance after its model's own 0.5 s of trailing silence (its Python binding has no
-# endpointer setting): endpointing is honoured there only as that.
-BY_ENGINE = {"vosk": set(), "whisper": {"punctuate", "keyterm", "keywords", "endpointing"}, "echo": {"endpointing"}}
-HONOURED_AS_IS = {"vosk": {"endpointing": (True, 500)}}
-HEARS_WORDS = {"vosk", "whisper"}  # written Korean applies to them (echo names byte counts: no spacer to load)
 BY_STAGE = {"smart_format", "numerals", "replace", "search", "profanity_filter"}
-ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "utterance_end_ms", "vad_events", "mip_opt_out", "tag", "extra", "version",
-          "auto_gain"}
+# the audio options every engine takes, and what only labels a stream
+ALWAYS = {"language", "model", "encoding", "sample_rate", "channels", "interim_results", "utterance_end_ms",
+          "vad_events", "mip_opt_out", "tag", "extra", "version", "auto_gain"}
 
 
 class UnsupportedOptionWarning(UserWarning):
@@ -42,13 +38,14 @@ _reported: set[tuple[str, str]] = set()
 
 def unsupported(config: StreamConfig, engine: str) -> list[str]:
     """The options set away from their defaults that ``engine`` and the text stage cannot honour."""
-    if engine not in BY_ENGINE:
+    caps = capabilities(engine)
+    if caps.all_options:
         return []  # deepgram honours its own options
     default = StreamConfig(language=config.language)
-    as_is = HONOURED_AS_IS.get(engine, {})
+    as_is = dict(caps.honoured_at)
     changed = [f.name for f in fields(StreamConfig) if getattr(config, f.name) != getattr(default, f.name)
                and getattr(config, f.name) not in as_is.get(f.name, ())]
-    return sorted(set(changed) - ALWAYS - BY_STAGE - BY_ENGINE[engine])
+    return sorted(set(changed) - ALWAYS - BY_STAGE - caps.options)
 
 
 def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
@@ -69,8 +66,13 @@ def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
 
 def prepare(language: str, engine: str) -> None:
     """Start loading what the stage needs for this language, beside the engine (not waited for)."""
-    if engine in HEARS_WORDS and language.split("-")[0].lower() == "ko":
+    if _spaces_korean(capabilities(engine)) and language.split("-")[0].lower() == "ko":
         korean.Spacer.loading()
+
+
+def _spaces_korean(caps: Capabilities) -> bool:
+    """Korean words to be spaced into eojeol: speech, from a recognizer that writes morphemes apart."""
+    return caps.hears_words and not caps.writes_korean and not caps.all_options
 
 
 class TextStage:
@@ -78,10 +80,12 @@ class TextStage:
 
     def __init__(self, config: StreamConfig, engine: str):
         self.config = config
-        self.active = engine in BY_ENGINE
-        self.korean = config.base_language == "ko"
+        caps = capabilities(engine)
+        self.active = not caps.all_options  # Deepgram applies its own options
+        self.korean = config.base_language == "ko" and caps.hears_words
         self.numerals = config.numerals or config.smart_format
-        self.spacing = self.korean and engine in HEARS_WORDS  # orthography, not formatting: Deepgram's Korean is spaced without smart_format
+        # orthography, not formatting: spaced whatever smart_format says, as Deepgram's Korean is
+        self.spacing = self.korean and _spaces_korean(caps)
         self.pairs = options.parse_pairs(config.replace)
         self.unsupported = report_unsupported(config, engine)
 
