@@ -266,6 +266,12 @@ def test_the_page_says_when_the_token_or_the_microphone_is_refused(service, tmp_
         page.goto(url)
         page.get_by_role("button", name="Start recording").click(timeout=30_000)
         page.get_by_role("alert").filter(has_text="permission was denied").wait_for(timeout=30_000)
+    browser, url = _page_test(service, wav, TOKEN)
+    with browser as page:  # the server refuses the start: the page says so and does not stay recording
+        page.goto(url + "&engine=nope")
+        page.get_by_role("button", name="Start recording").click(timeout=30_000)
+        page.get_by_role("alert").filter(has_text="nope").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Start recording").wait_for(timeout=10_000)
 
 
 # -- scale-out: two instances behind nginx --

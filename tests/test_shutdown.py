@@ -59,8 +59,9 @@ async def test_sigterm_drains_serve_deepgram_streams_with_finals_then_1001():
     try:
         query = "language=ko&encoding=linear16&sample_rate=16000&interim_results=true"  # a first result while it runs
         async with websockets.connect(f"{url}/v1/listen?{query}") as ws:
-            for frame in audio.frames(pcm, 100):
+            for frame in audio.frames(pcm, 100):  # at a microphone's pace: results come while it speaks
                 await ws.send(frame)
+                await asyncio.sleep(0.1)
             first = await first_result(ws, keep_alive=json.dumps({"type": "KeepAlive"}))
             proc.send_signal(signal.SIGTERM)
             messages = [first] + [json.loads(m) async for m in ws]

@@ -37,6 +37,7 @@ from .base import Capabilities, Engine, ThreadedStream, shared_model
 from .models import WHISPER_PACKAGES, resolve
 
 VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
+VAD_HISTORY = 47 * VAD_BLOCK  # 1.5 s of blocks judged again before new ones (benchmarks/korean.py)
 VAD_ON, VAD_OFF = 0.5, 0.35
 DEFAULT_ENDPOINTING_MS = 500
 MULTILINGUAL_ENDPOINTING_MS = 1000  # an utterance decoded whole reads better than two halves (benchmarks/korean.py)
@@ -193,7 +194,7 @@ class WhisperStream(ThreadedStream):
         self._window = np.zeros(0, np.float32)  # audio of the open window
         self._window_start = 0.0  # stream seconds at window[0]
         self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD block
-        self._vad_context = np.zeros(VAD_BLOCK, np.float32)
+        self._vad_context = np.zeros(VAD_BLOCK, np.float32)  # the blocks before (at most VAD_HISTORY samples)
         self._vad_time = 0.0  # stream seconds at the start of _vad_tail
         self._in_speech = False
         self._silence_since: float | None = None
@@ -212,9 +213,7 @@ class WhisperStream(ThreadedStream):
     def _accept(self, pcm: bytes) -> list[Event]:
         x = pcm16_to_float(pcm)
         # behind (a file at full speed) or closing (the flush decodes this audio anyway): no interim decode
-        # (a burst that has been caught up with still gets an interim where interims never commit words)
-        live = ((len(x) <= CATCH_UP * SAMPLE_RATE or not self._agree) and self.backlog_seconds < 1.0
-                and not self.closing)
+        live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0 and not self.closing
         events: list[Event] = []
         start = 0
         for index, kind, t in self._vad_transitions(x):
@@ -258,9 +257,11 @@ class WhisperStream(ThreadedStream):
         n = len(audio) // VAD_BLOCK * VAD_BLOCK
         out: list[tuple[int, str, float]] = []
         if n:
+            # faster-whisper's silero starts from a fresh state on every call: the blocks before these
+            # go in again, so a live stream's 100 ms frames are judged as a whole file's are
             blocks = np.concatenate([self._vad_context, audio[:n]])
-            probs = np.asarray(self._vad(blocks)).reshape(-1)[1:]
-            self._vad_context = audio[n - VAD_BLOCK:n].copy()
+            probs = np.asarray(self._vad(blocks)).reshape(-1)[len(self._vad_context) // VAD_BLOCK:]
+            self._vad_context = blocks[-VAD_HISTORY:].copy()
             for i, p in enumerate(probs):
                 t = self._vad_time + i * VAD_BLOCK / SAMPLE_RATE
                 index = max(0, i * VAD_BLOCK - base)
