@@ -109,7 +109,7 @@ class Session:
             self._jsonl = open(self.record_events, "a", encoding="utf-8")
         self._stream = engine.stream(self.config)
         self._level = await asyncio.to_thread(LevelStage, self.config.auto_gain and engine.capabilities.auto_gain)  # quiet speech raised
-        text = TextStage(self.config, self.engine_name)  # written Korean, Deepgram's text options
+        text = TextStage(self.config, self.engine_name, engine.capabilities)  # written Korean, Deepgram's text options
         self._reader = asyncio.get_running_loop().create_task(self._read(self._stream, text))
 
     async def send(self, pcm: bytes) -> None:

@@ -58,6 +58,8 @@ def capabilities(engine: str) -> Capabilities:
     """What the engine of this name declares it does itself (its class, not a loaded model)."""
     import importlib
 
+    if engine not in _CLASSES:  # an engine registered by its user: the defaults, until it is made
+        return Capabilities()
     return getattr(importlib.import_module(f".{engine}", __name__), _CLASSES[engine]).capabilities
 
 _cache: dict[tuple[str, str | None], Engine] = {}

@@ -36,9 +36,9 @@ class UnsupportedOptionWarning(UserWarning):
 _reported: set[tuple[str, str]] = set()
 
 
-def unsupported(config: StreamConfig, engine: str) -> list[str]:
+def unsupported(config: StreamConfig, engine: str, caps: Capabilities | None = None) -> list[str]:
     """The options set away from their defaults that ``engine`` and the text stage cannot honour."""
-    caps = capabilities(engine)
+    caps = caps or capabilities(engine)
     if caps.all_options:
         return []  # deepgram honours its own options
     default = StreamConfig(language=config.language)
@@ -48,9 +48,9 @@ def unsupported(config: StreamConfig, engine: str) -> list[str]:
     return sorted(set(changed) - ALWAYS - BY_STAGE - caps.options)
 
 
-def report_unsupported(config: StreamConfig, engine: str) -> list[str]:
+def report_unsupported(config: StreamConfig, engine: str, caps: Capabilities | None = None) -> list[str]:
     """Warn once per process for each option ``engine`` cannot honour; returns them all."""
-    names = unsupported(config, engine)
+    names = unsupported(config, engine, caps)
     for name in names:
         if (engine, name) not in _reported:
             _reported.add((engine, name))
@@ -78,16 +78,16 @@ def _spaces_korean(caps: Capabilities) -> bool:
 class TextStage:
     """Rewrites one stream's Interim and Final events as the config asks."""
 
-    def __init__(self, config: StreamConfig, engine: str):
+    def __init__(self, config: StreamConfig, engine: str, caps: Capabilities | None = None):
         self.config = config
-        caps = capabilities(engine)
+        caps = caps or capabilities(engine)
         self.active = not caps.all_options  # Deepgram applies its own options
         self.korean = config.base_language == "ko" and caps.hears_words
         self.numerals = config.numerals or config.smart_format
         # orthography, not formatting: spaced whatever smart_format says, as Deepgram's Korean is
         self.spacing = self.korean and _spaces_korean(caps)
         self.pairs = options.parse_pairs(config.replace)
-        self.unsupported = report_unsupported(config, engine)
+        self.unsupported = report_unsupported(config, engine, caps)
 
     def waits_for(self, event: Event) -> concurrent.futures.Future | None:
         """What must be loaded before ``event`` can be rewritten: a Final waits for the Korean
