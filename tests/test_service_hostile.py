@@ -109,10 +109,10 @@ async def test_half_sent_handshakes_are_closed_and_connections_are_capped():
         assert open_fds(proc.pid) - idle_fds < 10
 
         url = f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}"
-        held = [await websockets.connect(url) for _ in range(8)]
-        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-            await websockets.connect(url)
-        assert refused.value.response.status_code == 503
+        tried = await asyncio.gather(*(websockets.connect(url) for _ in range(12)), return_exceptions=True)
+        held = [ws for ws in tried if not isinstance(ws, BaseException)]  # handshakes at once: none slip past the cap
+        assert len(held) == 8, tried
+        assert {e.response.status_code for e in tried if isinstance(e, BaseException)} == {503}
         assert get(port, "/health") == 200
         await held.pop().close()
         await asyncio.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import difflib
+import importlib
 import threading
 from typing import Callable, Iterable
 
@@ -25,42 +26,24 @@ def default_model(engine: str, language: str, model: str | None) -> str | None:
     return WHISPER_DEFAULT.get(language.split("-")[0].lower(), WHISPER_MULTILINGUAL)
 
 
-def _vosk(model: str | None) -> Engine:
-    from .vosk import VoskEngine
-
-    return VoskEngine(model)
-
-
-def _whisper(model: str | None) -> Engine:
-    from .whisper import WhisperEngine
-
-    return WhisperEngine(model)
-
-
-def _deepgram(model: str | None) -> Engine:
-    from .deepgram import DeepgramEngine
-
-    return DeepgramEngine(model)
-
-
-def _echo(model: str | None) -> Engine:
-    from .echo import EchoEngine
-
-    return EchoEngine(model)
-
-
-FACTORIES: dict[str, Callable[[str | None], Engine]] = {"vosk": _vosk, "whisper": _whisper, "deepgram": _deepgram,
-                                                         "echo": _echo}
 _CLASSES = {"vosk": "VoskEngine", "whisper": "WhisperEngine", "deepgram": "DeepgramEngine", "echo": "EchoEngine"}
+
+
+def _engine_class(name: str) -> type[Engine]:
+    """The class of a built-in engine, imported on first use (each needs packages of its own)."""
+    return getattr(importlib.import_module(f".{name}", __name__), _CLASSES[name])
+
+
+FACTORIES: dict[str, Callable[[str | None], Engine]] = {
+    name: (lambda model, name=name: _engine_class(name)(model)) for name in _CLASSES}
 
 
 def capabilities(engine: str) -> Capabilities:
     """What the engine of this name declares it does itself (its class, not a loaded model)."""
-    import importlib
-
     if engine not in _CLASSES:  # an engine registered by its user: the defaults, until it is made
         return Capabilities()
-    return getattr(importlib.import_module(f".{engine}", __name__), _CLASSES[engine]).capabilities
+    return _engine_class(engine).capabilities
+
 
 _cache: dict[tuple[str, str | None], Engine] = {}
 _lock = threading.Lock()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ..errors import ModelNotFoundError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelPackage:
@@ -33,9 +35,6 @@ class ModelPackage:
         getter = getattr(mod, "get_model_path", None)
         path = Path(getter()) if getter else Path(mod.__file__).parent / self.subdir
         return path if path.is_dir() else None
-
-
-log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:

@@ -170,54 +170,59 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    async def refuse_socket(websocket: WebSocket, wire: str, request_id: str | None = None) -> bool:
+    def listen_denial(status: int, code: str, message: str, request_id: str) -> JSONResponse:
+        """A refused /v1/listen handshake as Deepgram writes it: the body and its ``dg-error`` copy."""
+        body = refusal(code, message, request_id)
+        return JSONResponse(body, status_code=status, headers={"dg-request-id": request_id, "dg-error": json.dumps(body)})
+
+    async def refuse_socket(websocket: WebSocket, allowed: bool, request_id: str | None = None) -> bool:
         """Refuse before accepting (the client sees HTTP): draining or over the cap → 503, a foreign
-        page or a wrong token → 403 (/ws/stt) or Deepgram's 401 body (/v1/listen)."""
-        if service.draining or service.sockets >= config.limits.max_connections:
+        page or a wrong token → 403 (/ws/stt) or Deepgram's 401 (/v1/listen). The caller already
+        holds its place in ``service.sockets``, so handshakes arriving together cannot pass the cap together."""
+        if service.draining or service.sockets > config.limits.max_connections:
             message = "The server is shutting down." if service.draining else (
                 f"The server already holds {config.limits.max_connections} connections; try again later.")
-            body = ({"err_code": "TOO_MANY_REQUESTS", "err_msg": message, "request_id": request_id}
-                    if request_id else {"error": ErrorCode.TOO_MANY_SESSIONS, "message": message})
-            await websocket.send_denial_response(JSONResponse(body, status_code=503, headers={"Retry-After": "5"}))
+            denial = (listen_denial(503, "TOO_MANY_REQUESTS", message, request_id) if request_id else
+                      JSONResponse({"error": ErrorCode.TOO_MANY_SESSIONS, "message": message}, status_code=503))
+            denial.headers["Retry-After"] = "5"
+            await websocket.send_denial_response(denial)
             return True
-        if wire == "ws/stt" and not (service.origin_ok(websocket) and service.token_ok(websocket)):
+        if allowed and service.origin_ok(websocket):
+            return False
+        if request_id:
+            await websocket.send_denial_response(listen_denial(401, "INVALID_AUTH", "Invalid credentials.", request_id))
+        else:
             await websocket.close(1008)  # before accepting: the client sees HTTP 403
-            return True
-        if wire == "v1/listen":
-            ok, _ = authorized(websocket.headers, config.token, websocket.query_params.get("token"))
-            if not (service.origin_ok(websocket) and ok):
-                body = refusal("INVALID_AUTH", "Invalid credentials.", request_id or "")
-                await websocket.send_denial_response(JSONResponse(
-                    body, status_code=401, headers={"dg-request-id": request_id or "", "dg-error": json.dumps(body)}))
-                return True
-        return False
+        return True
 
     async def stt_socket(websocket: WebSocket) -> None:
-        if await refuse_socket(websocket, "ws/stt"):
-            return
-        await websocket.accept()
-        watch = service.metrics.watch("ws/stt")
-        watch.json_logs = config.json_logs
-
-        def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
-            frames = [json.dumps(f, ensure_ascii=False) for f in stt_ws.render(outcome)]
-            return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
-
         with service.holding():
+            if await refuse_socket(websocket, service.token_ok(websocket)):
+                return
+            await websocket.accept()
+            watch = service.metrics.watch("ws/stt")
+            watch.json_logs = config.json_logs
+
+            def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
+                frames = [json.dumps(f, ensure_ascii=False) for f in stt_ws.render(outcome)]
+                return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
+
             await _pump(websocket, service.hosts["ws/stt"], watch, render,
                         lambda message: [stt_ws.parse_frame(message, config.max_frame_bytes)])
 
     async def listen_socket(websocket: WebSocket) -> None:
+        with service.holding():
+            await _listen(websocket)
+
+    async def _listen(websocket: WebSocket) -> None:
         request_id = str(uuid.uuid4())
-        if await refuse_socket(websocket, "v1/listen", request_id):
+        ok, subprotocol = authorized(websocket.headers, config.token, websocket.query_params.get("token"))
+        if await refuse_socket(websocket, ok, request_id):
             return
-        _, subprotocol = authorized(websocket.headers, config.token, websocket.query_params.get("token"))
         try:
             stream, engine = stream_for(list(websocket.query_params.multi_items()), "auto", config.allow_cloud)
         except STTError as e:
-            body = refusal("Bad Request", str(e), request_id)
-            await websocket.send_denial_response(JSONResponse(
-                body, status_code=400, headers={"dg-request-id": request_id, "dg-error": json.dumps(body)}))
+            await websocket.send_denial_response(listen_denial(400, "Bad Request", str(e), request_id))
             return
         await websocket.accept(subprotocol=subprotocol, headers=[(b"dg-request-id", request_id.encode())])
         codec = ListenCodec(stream, request_id, config.max_frame_bytes)
@@ -229,9 +234,7 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             return frames, LISTEN_CLOSE[outcome.why] if isinstance(outcome, Closing) else None
 
         first = Start(engine, None, stream.with_options(sample_rate=16000))
-        with service.holding():
-            await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first,
-                        one_session=True)
+        await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first, one_session=True)
 
     routes = [
         Route("/", page), Route("/health", health), Route("/info", info), Route("/metrics", metrics),

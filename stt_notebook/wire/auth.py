@@ -10,9 +10,6 @@ import ipaddress
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
-LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
 def secret_matches(given: str | None, expected: str) -> bool:
     """Constant-time, on UTF-8 bytes: a token of any characters is only wrong, never an error."""
     if not given:
