@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError, shown
+from .loaded import base_language
 
 SAMPLE_RATE = 16000
 LOCAL_OPTIONS = frozenset({"auto_gain"})  # this project's own options: never sent to Deepgram
@@ -122,4 +123,4 @@ class StreamConfig:
     @property
     def base_language(self) -> str:
         """'ko' for 'ko-KR': what offline engines choose models by."""
-        return self.language.split("-")[0].lower()
+        return base_language(self.language)

@@ -6,6 +6,7 @@ frames the relay sends are exactly :func:`to_wire` of these events.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
@@ -105,12 +106,25 @@ def mean_confidence(words: tuple[Word, ...] | list[Word]) -> float:
     return sum(w.confidence for w in words) / len(words) if words else 0.0
 
 
+# scripts written without spaces between words (Han, kana, CJK punctuation, Thai, Lao, Tibetan,
+# Myanmar, Khmer): Whisper's words there are pieces of one run of text
+UNSPACED = re.compile("[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u31f0-\u31ff"
+                      "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0002ffff]")
+
+
+def separator(before: str, after: str) -> str:
+    """What goes between two written words: nothing before a piece such as "-mutton", "'s" or a
+    mark, nor between two words of a script written without spaces (今日は + 天気), else a space."""
+    if not before or not after or after[0] in "-'’,.!?":
+        return ""
+    return "" if UNSPACED.match(before[-1]) and UNSPACED.match(after[0]) else " "
+
+
 def join_words(words: tuple[Word, ...] | list[Word]) -> str:
-    """Readable text from words: pieces such as "-mutton" or "'s" attach to the word before."""
+    """Readable text from words, each joined to the one before by :func:`separator`."""
     out = ""
     for w in words:
-        piece = w.display
-        out += piece if out and piece[:1] in "-'’,.!?" else (" " + piece if out else piece)
+        out += separator(out, w.display) + w.display
     return out
 
 

@@ -25,7 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-BLOCK = 512  # 32 ms at 16 kHz: silero's block
+from .vad import BLOCK, SpeechProbability
+
 RAISE_BELOW = -24.0  # a speech envelope (its loud blocks) below this is raised…
 SLOPE = 1.25  # …by 1.25 dB per dB under it: -46 dBFS (the quiet FLEURS clip) comes out near -18
 MAX_GAIN_DB = 40.0
@@ -82,9 +83,8 @@ class LevelStage:
 
     def __init__(self, apply: bool = True):
         self.apply = apply
-        self._vad = _vad_model() if apply else None
+        self._vad = SpeechProbability(history=1) if apply else None  # a block judged after the one before
         self._block = np.zeros(BLOCK, np.float32)  # the current block's samples
-        self._previous = np.zeros(BLOCK, np.float32)  # the VAD judges a block with the end of the one before
         self._gain = 1.0  # at the end of the last whole block
         self._next_gain = 1.0  # where this block's ramp goes
         self._fill = 0  # samples of the current block seen
@@ -158,17 +158,9 @@ class LevelStage:
             wanted = 10 ** (wanted_db / 20) if wanted_db >= MIN_GAIN_DB else 1.0
             wanted = min(wanted, max(1.0, PEAK_ROOM / self._peaks) if self._peaks else wanted)
             self._next_gain = min(wanted, self._gain * 10 ** (RISE_DB / 20))
-        self._previous, self._block = self._block, self._previous
         self._fill = 0
 
     def _heard_speech(self) -> bool:
         if self._vad is None:
             return True
-        probability = np.asarray(self._vad(np.concatenate([self._previous, self._block]))).reshape(-1)[1]
-        return bool(probability >= SPEECH_PROBABILITY)
-
-
-def _vad_model():
-    from faster_whisper.vad import get_vad_model  # cached: one per process, shared with whisper
-
-    return get_vad_model()
+        return bool(self._vad.judge(self._block)[0] >= SPEECH_PROBABILITY)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import audio
 from .config import SAMPLE_RATE, StreamConfig
-from .engines import Engine, EngineStream, choose_engine_name, get_engine, preload
+from .engines import Choice, Engine, EngineStream, choose, get_engine, preload
 from .errors import ConfigError, EngineError, STTError
 from .events import Error, Event, shift, to_wire
 from .level import InputLevel, LevelStage
@@ -41,14 +41,14 @@ class Session:
     from ``offset`` seconds (a widget's second recording).
     """
 
-    def __init__(self, engine: str = "auto", language: str = "ko", model: str | None = None, *,
+    def __init__(self, engine: str | Choice = "auto", language: str = "ko", model: str | None = None, *,
                  config: StreamConfig | None = None, record_audio: str | os.PathLike | None = None,
                  record_events: str | os.PathLike | None = None, transcript: Transcript | None = None,
                  offset: float = 0.0, **options: Any):
         self.config = (StreamConfig.from_options(language=language, model=model, **options)
                        if config is None else config.with_options(**options))
-        self.engine_name = choose_engine_name(engine, self.config.language)
-        self.model = model
+        self.choice = choose(engine, self.config.language, model)  # resolved once: the loader and text stage read it
+        self.engine_name = self.choice.engine
         self.transcript = (Transcript(language=self.config.language, engine=self.engine_name)
                            if transcript is None else transcript)
         self.offset = offset
@@ -99,8 +99,8 @@ class Session:
             raise EngineError("This session is already running.", hint="Call stop() first.")
         # shared with whoever asked first (a LiveTranscriber loads when it is made): audio sent
         # meanwhile waits in the caller's queue and is recognized once the model is ready
-        await asyncio.wrap_future(preload(self.engine_name, self.config.language, self.model))
-        engine: Engine = await asyncio.to_thread(get_engine, self.engine_name, self.config.language, self.model)
+        await asyncio.wrap_future(preload(self.choice))
+        engine: Engine = await asyncio.to_thread(get_engine, self.choice)
         if self.record_audio:
             import soundfile as sf
 

@@ -47,10 +47,10 @@ def use_deepgram(monkeypatch):
     def point(url: str, key: str = KEY):
         monkeypatch.setenv("DEEPGRAM_URL", url)
         monkeypatch.setenv("DEEPGRAM_API_KEY", key)
-        engines._cache.pop(("deepgram", None), None)  # the engine reads URL and key when made
+        engines.forget_engine("deepgram")  # the engine reads URL and key when made
 
     yield point
-    engines._cache.pop(("deepgram", None), None)
+    engines.forget_engine("deepgram")
 
 
 async def run(pcm: bytes, language: str, **options):

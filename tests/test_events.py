@@ -47,3 +47,15 @@ def test_join_words_attaches_pieces():
     ws = [Word("fat", 0, 1, 1, punctuated="fat"), Word("mutton", 1, 2, 1, punctuated="-mutton"),
           Word("pieces", 2, 3, 1, punctuated="pieces.")]
     assert join_words(ws) == "fat-mutton pieces."
+
+
+def test_scripts_written_without_spaces_are_joined_without_them():
+    """Whisper's Japanese words are pieces of one run of text; Korean eojeol and a Latin term
+    inside Japanese keep their spaces."""
+    def text(*pieces: str) -> str:
+        return join_words([Word(p, 0, 1, 1) for p in pieces])
+
+    assert text("今日は", "と", "て", "も", "天", "気", "ですね。") == "今日はとても天気ですね。"
+    assert text("東京", "で", "Python", "を") == "東京で Python を"
+    assert text("오늘은", "날씨가", "좋네요.") == "오늘은 날씨가 좋네요."
+    assert text("我们", "今天", "去", "北京", "。") == "我们今天去北京。"

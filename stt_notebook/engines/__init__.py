@@ -5,10 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import difflib
 import importlib
-import threading
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
+from .. import loaded
 from ..config import StreamConfig
+from ..loaded import base_language
 from ..errors import UnknownEngineError, UnsupportedLanguageError, shown
 from .base import Capabilities, Engine, EngineStream
 
@@ -19,11 +20,33 @@ WHISPER_DEFAULT = {"en": "tiny.en"}
 WHISPER_MULTILINGUAL = "base"
 
 
+class Choice(NamedTuple):
+    """The engine and model that serve a language, resolved once (:func:`choose`) and passed on:
+    the session, the loader and the text stage read the same answer."""
+
+    engine: str
+    model: str | None
+    language: str
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.engine, self.model
+
+
 def default_model(engine: str, language: str, model: str | None) -> str | None:
     """The model an engine runs when the client named none."""
     if engine != "whisper" or model is not None:
         return model
-    return WHISPER_DEFAULT.get(language.split("-")[0].lower(), WHISPER_MULTILINGUAL)
+    return WHISPER_DEFAULT.get(base_language(language), WHISPER_MULTILINGUAL)
+
+
+def choose(engine: "str | Choice" = "auto", language: str = "ko", model: str | None = None, *,
+           cloud: bool = True) -> Choice:
+    """Which engine and model serve ``language`` (a :class:`Choice` is returned as it is)."""
+    if isinstance(engine, Choice):
+        return engine
+    name = choose_engine_name(engine, language, cloud)
+    return Choice(name, default_model(name, language, model), language)
 
 
 _CLASSES = {"vosk": "VoskEngine", "whisper": "WhisperEngine", "deepgram": "DeepgramEngine", "echo": "EchoEngine"}
@@ -45,10 +68,6 @@ def capabilities(engine: str) -> Capabilities:
     return _engine_class(engine).capabilities
 
 
-_cache: dict[tuple[str, str | None], Engine] = {}
-_lock = threading.Lock()
-
-
 def deepgram_key_available() -> bool:
     from .deepgram import read_key
 
@@ -66,7 +85,7 @@ def choose_engine_name(engine: str, language: str, cloud: bool = True) -> str:
         return engine
     if cloud and "deepgram" in FACTORIES and deepgram_key_available():
         return "deepgram"
-    base = language.split("-")[0].lower()
+    base = base_language(language)
     if base in OFFLINE_BY_LANGUAGE:
         return OFFLINE_BY_LANGUAGE[base]
     if base in whisper_languages():
@@ -85,65 +104,49 @@ def whisper_languages() -> set[str]:
     return {*_LANGUAGE_CODES, "multi"}
 
 
-def get_engine(engine: str = "auto", language: str = "ko", model: str | None = None) -> Engine:
+def get_engine(engine: "str | Choice" = "auto", language: str = "ko", model: str | None = None) -> Engine:
     """A shared engine instance (so its model is loaded once per process)."""
-    name = choose_engine_name(engine, language)
-    model = default_model(name, language, model)
-    key = (name, model)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = FACTORIES[name](model)
-        instance = _cache[key]
-    if not instance.supports(language):
+    choice = choose(engine, language, model)
+    instance = loaded.shared(("engine", *choice.key), lambda: FACTORIES[choice.engine](choice.model))
+    if not instance.supports(choice.language):
         raise UnsupportedLanguageError(
-            f"The {name} engine does not know language {shown(language)} (it knows: {', '.join(instance.languages)}).",
+            f"The {choice.engine} engine does not know language {shown(choice.language)} (it knows: {', '.join(instance.languages)}).",
             hint="Choose engine='auto' to pick by language, or pass a model for that language.")
     return instance
 
 
-_loads: dict[tuple[str, str | None, str], concurrent.futures.Future] = {}
+def forget_engine(engine: str, model: str | None = None) -> None:
+    """Make the engine anew next time (one that reads its settings, such as a key, when made)."""
+    loaded.forget(("engine", engine, model))
 
 
-def preload(engine: str = "auto", language: str = "ko", model: str | None = None) -> concurrent.futures.Future:
+def preload(engine: "str | Choice" = "auto", language: str = "ko", model: str | None = None) -> concurrent.futures.Future:
     """Start loading an engine's model in a background thread (at once, once per process).
 
-    A person clicks record a moment after the cell ran; loading then instead of on the first
-    audio is what makes the first words show at once. The future's result is the engine it
-    loaded (models are shared process-wide, so :func:`get_engine` then returns a loaded one);
-    a failed load is retried by the next call.
+    The future's result is the engine it loaded (models are shared process-wide, so
+    :func:`get_engine` then returns a loaded one); a failed load is retried by the next call.
     """
-    name = choose_engine_name(engine, language)
-    model = default_model(name, language, model)
-    key = (name, model, language.split("-")[0].lower())
-    with _lock:
-        future = _loads.get(key)
-        if future is None or (future.done() and future.exception() is not None):
-            future = _loads[key] = concurrent.futures.Future()
-            threading.Thread(target=_load, args=(future, name, language, model), daemon=True,
-                             name=f"stt-load-{name}").start()
-        return future
+    choice = choose(engine, language, model)
+    return loaded.loading(("load", *choice.key, base_language(choice.language)), lambda: _load(choice),
+                          name=f"stt-load-{choice.engine}")
 
 
-def _load(future: concurrent.futures.Future, name: str, language: str, model: str | None) -> None:
-    try:
-        instance = get_engine(name, language, model)
-        instance.load(StreamConfig(language=language, model=model))
-    except BaseException as e:
-        future.set_exception(e)
-        return
-    future.set_result(instance)
+def _load(choice: Choice) -> Engine:
+    instance = get_engine(choice)
+    instance.load(StreamConfig(language=choice.language, model=choice.model))
     from ..text import prepare
 
     # then Korean spacing (kiwipiepy holds the GIL ~0.8 s while it loads: after the engine, not beside it)
-    prepare(language, name)
+    prepare(choice.language, choice.engine)
+    return instance
 
 
 def warm(engines: Iterable[str]) -> dict[str, concurrent.futures.Future]:
     """Start loading each offered offline engine's model for its language (a service at start):
     otherwise its first client pays the cold start, ~8 s to a first Korean word on a 2-core machine."""
-    return {f"{name}:{default_model(name, language, None)}" if name == "whisper" else name: preload(name, language)
-            for language, name in OFFLINE_BY_LANGUAGE.items() if name in engines}
+    choices = [choose(name, language) for language, name in OFFLINE_BY_LANGUAGE.items() if name in engines]
+    return {f"{c.engine}:{c.model}" if c.model else c.engine: preload(c) for c in choices}
 
 
-__all__ = ["Engine", "EngineStream", "get_engine", "choose_engine_name", "preload", "warm", "FACTORIES",
+__all__ = ["Choice", "Engine", "EngineStream", "choose", "get_engine", "choose_engine_name", "preload", "warm", "FACTORIES",
            "OFFLINE_BY_LANGUAGE"]

@@ -14,11 +14,11 @@ import asyncio
 import collections
 import concurrent.futures
 import os
-import threading
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, ClassVar, TypeVar
+from typing import Any, AsyncIterator, ClassVar
 
 from ..config import SAMPLE_RATE, StreamConfig
+from ..loaded import base_language
 from ..errors import AudioError, EngineError, ErrorCode
 from ..events import Error, Event, Final, Interim, UtteranceEnd
 
@@ -101,23 +101,10 @@ class Engine(abc.ABC):
         """Open a stream; call inside a running event loop."""
 
     def supports(self, language: str) -> bool:
-        return language.split("-")[0].lower() in self.languages
+        return base_language(language) in self.languages
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "languages": list(self.languages)}
-
-
-M = TypeVar("M")
-_models: dict[Any, Any] = {}
-_models_lock = threading.RLock()  # re-entrant: a loader may ask for another shared model
-
-
-def shared_model(key: Any, load: Callable[[], M]) -> M:
-    """One loaded model per key per process, however many streams and threads ask."""
-    with _models_lock:
-        if key not in _models:
-            _models[key] = load()
-        return _models[key]
 
 
 _executor: concurrent.futures.ThreadPoolExecutor | None = None

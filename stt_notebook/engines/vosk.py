@@ -12,18 +12,18 @@ import collections
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from .. import loaded
 from ..audio import level_dbfs
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError, UnsupportedLanguageError, shown
 from ..events import Event, Final, Interim, SpeechStarted, Word, mean_confidence
-from .base import Capabilities, Engine, ThreadedStream, decode_executor, shared_model
+from .base import Capabilities, Engine, ThreadedStream, decode_executor
 from .models import VOSK_PACKAGES, cache_root, resolve
 
 STEP_BYTES = SAMPLE_RATE * 2 // 10  # 100 ms: endpoints are found between steps
@@ -102,7 +102,7 @@ def _read_model(path: Path, beam: float):
 
 def load_model(path: Path):
     beam = LATTICE_BEAM
-    return shared_model(("vosk", path, beam), lambda: _read_model(path, beam))
+    return loaded.shared(("vosk", path, beam), lambda: _read_model(path, beam))
 
 
 class RecognizerPool:
@@ -222,7 +222,7 @@ class VoskEngine(Engine):
 
     def pool(self, language: str) -> RecognizerPool:
         path = self.model_path(language)
-        return shared_model(("vosk-pool", path, LATTICE_BEAM), lambda: RecognizerPool(load_model(path)))
+        return loaded.shared(("vosk-pool", path, LATTICE_BEAM), lambda: RecognizerPool(load_model(path)))
 
     def load(self, config: StreamConfig) -> None:
         self.pool(config.base_language).fill(wait=True)

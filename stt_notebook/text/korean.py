@@ -15,6 +15,7 @@ import threading
 from dataclasses import replace
 from typing import Iterable
 
+from .. import loaded
 from ..events import Word, merged
 
 DIGITS = {"영": 0, "공": 0, "일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "륙": 6, "칠": 7, "팔": 8, "구": 9}
@@ -164,9 +165,6 @@ class Spacer:
     """Standard spacing for Korean text (kiwipiepy), loaded once per process: ~1 s to load and
     ~1.5 s for its first sentence, so it loads beside the engine, never on a user's words."""
 
-    _loading: concurrent.futures.Future | None = None
-    _lock = threading.Lock()
-
     def __init__(self) -> None:
         from kiwipiepy import Kiwi
 
@@ -180,18 +178,7 @@ class Spacer:
     @classmethod
     def loading(cls) -> concurrent.futures.Future:
         """The process's spacer, loading in its own thread (started by the first call)."""
-        with cls._lock:
-            if cls._loading is None or (cls._loading.done() and cls._loading.exception() is not None):
-                future = cls._loading = concurrent.futures.Future()
-
-                def load() -> None:
-                    try:
-                        future.set_result(cls())
-                    except BaseException as e:
-                        future.set_exception(e)
-
-                threading.Thread(target=load, name="stt-load-kiwi", daemon=True).start()
-            return cls._loading
+        return loaded.loading("kiwi-spacer", cls, name="stt-load-kiwi")
 
     @classmethod
     def shared(cls) -> "Spacer":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..events import SpeechStarted, UtteranceEnd
+from ..events import SpeechStarted, UtteranceEnd, Word, separator
 from ..transcript import Transcript
 
 WIDTH, HEIGHT, AXIS = 640, 90, 26
@@ -52,8 +52,8 @@ def static_view(transcript: Transcript, status: str, low: float) -> str:
     lines = []
     for finals in transcript.utterance_finals:
         words = [w for f in finals for w in f.words]
-        body = " ".join(_word(w.display, w.start, w.confidence, low) for w in words) or escape(
-            " ".join(f.text for f in finals))
+        body = "".join(separator(before.display, w.display) + _word(w.display, w.start, w.confidence, low)
+                       for before, w in zip([Word("", 0, 0, 0), *words], words)) or escape(" ".join(f.text for f in finals))
         lines.append(f'<div><span style="font-size:11px;color:#8c959f;margin-right:8px">{finals[0].start:.1f}s</span>'
                      f'{body}</div>')
     errors = "".join(f'<div style="color:#cf222e;font-size:12px">{escape(e.code)}: {escape(e.message)}</div>'

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ import traitlets
 
 from .. import audio
 from ..config import StreamConfig
-from ..engines import choose_engine_name, preload
+from ..engines import Choice, choose, preload
 from ..errors import ErrorCode, STTError
 from ..events import Error, Event
 from ..session import Session, source_frames
@@ -36,6 +37,8 @@ from ..wire.commands import Audio, ProtocolError, Start, Stop
 from ..wire.driver import Closing, Driver, Host, Limits, Outcome, Started, Stopped
 from .html import static_view
 from .messages import Hello, Outbox, commands, snapshot
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 # one recording at a time; audio comes at real time (a file is paced here), and what arrives while
@@ -107,12 +110,13 @@ class LiveTranscriber(anywidget.AnyWidget):
             raise STTError(f"No audio file at {os.fspath(source)!r}.",
                            hint='Pass source="browser", source="sounddevice" or the path of an audio file.',
                            code=ErrorCode.FILE_NOT_FOUND)
+        self.model = model
+        self.choice: Choice = choose(engine, language, model)  # resolved again only when engine or language change
         super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms,
                          echo_cancellation=echo_cancellation, noise_suppression=noise_suppression,
-                         auto_gain_control=auto_gain_control,
-                         engine_name=choose_engine_name(engine, language), source_kind=kind,
+                         auto_gain_control=auto_gain_control, engine_name=self.choice.engine, source_kind=kind,
                          source_label=Path(source).name if kind == "file" else str(device or kind))
-        self.source, self.device, self.model, self.options = source, device, model, dict(options)
+        self.source, self.device, self.options = source, device, dict(options)
         self.transcript = Transcript(language=language, engine=self.engine_name)
         self.session: Session | None = None  # the current (or last) recording's
         self.up_latency_ms: deque[float] = deque(maxlen=10_000)  # browser send → kernel loop, per frame
@@ -138,7 +142,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         if not hasattr(self, "_loop"):
             return  # traits set by __init__ itself: __init__ preloads once everything is in place
         try:
-            future = preload(self.engine, self.language, self.model)
+            future = preload(self.choice)
         except STTError:
             return  # the first recording reports it, in the words of the error
         self._loading = future
@@ -164,9 +168,10 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _check_engine(self, proposal: dict[str, Any]) -> str:
         values = {"language": self.language, "engine": self.engine, proposal["trait"].name: proposal["value"]}
         try:
-            self.engine_name = choose_engine_name(values["engine"], values["language"])
+            self.choice = choose(values["engine"], values["language"], self.model)
         except STTError as e:
             raise traitlets.TraitError(f"{e}") from None
+        self.engine_name = self.choice.engine
         return proposal["value"]
 
     # -- display: the live view, plus a static picture of it for viewers without a kernel --
@@ -285,11 +290,11 @@ class LiveTranscriber(anywidget.AnyWidget):
         """The driver's Start, on this widget's terms: its engine, language and options, one Transcript
         whose times run on over every recording."""
         self._starting = True  # an error before Started means this recording could not start
-        session = Session(self.engine, self.language, self.model, transcript=self.transcript,
+        session = Session(self.choice, self.language, self.model, transcript=self.transcript,
                           offset=self._offset, **self.options)
         self.session = session
         self.engine_name = self.transcript.engine = session.engine_name
-        if not preload(self.engine, self.language, self.model).done():
+        if not preload(self.choice).done():
             self.status = "loading"
         return session
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 from ..audio import duration, pace_delay
 from ..errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
@@ -24,6 +24,9 @@ from ..events import Error, Event
 from ..session import Session
 from ..transcript import Transcript
 from .commands import DRAIN, Audio, Close, Command, Finalize, ProtocolError, Start, Stop
+
+if TYPE_CHECKING:
+    from ..engines import Choice
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5  # of a drain's time, kept to write the last frames
@@ -66,10 +69,10 @@ class Limits:
     max_connections: int = 64  # open WebSockets per server; more are refused with HTTP 503
 
 
-def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> tuple[str, str | None]:
+def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> Choice:
     """The engine and model a client's Start may have: names the operator offered, the model
     resolved to its server path. Anything else is refused alike, so nothing can be probed."""
-    from ..engines import choose_engine_name
+    from ..engines import choose, choose_engine_name
     from ..engines.models import VOSK_PACKAGES, WHISPER_PACKAGES
 
     engine = choose_engine_name(start.engine, start.config.language, cloud="deepgram" in engines)
@@ -77,17 +80,16 @@ def offered(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> 
         raise UnknownEngineError(f"The {engine} engine is not offered by this server.",
                                  hint=f"Choose one of: {', '.join(engines)} (or auto).")
     if start.model is None or start.model in VOSK_PACKAGES or start.model in WHISPER_PACKAGES:
-        return engine, start.model
+        return choose(engine, start.config.language, start.model)
     if start.model in models:
-        return engine, models[start.model]
+        return choose(engine, start.config.language, models[start.model])
     raise ModelNotFoundError("No model by that name is offered by this server.",
                              hint=f"Offered: {', '.join([*VOSK_PACKAGES, *WHISPER_PACKAGES, *models])}.")
 
 
 def offered_session(start: Start, engines: Sequence[str], models: Mapping[str, str]) -> Session:
     """A Session for a client's Start, on the operator's terms (:func:`offered`)."""
-    engine, model = offered(start, engines, models)
-    return Session(engine, start.config.language, model, config=start.config)
+    return Session(offered(start, engines, models), start.config.language, config=start.config)
 
 
 class Host:

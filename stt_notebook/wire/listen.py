@@ -15,7 +15,7 @@ from ..config import StreamConfig
 from ..errors import ConfigError, ErrorCode, shown
 from ..events import Error
 from ..deepgram.protocol import NET0001, config_from_query, event_message, metadata_message
-from ..engines import choose_engine_name, get_engine
+from ..engines import choose, get_engine
 from .auth import header_token, secret_matches
 from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Finalize, KeepAlive, ProtocolError, Stop, is_utf8,
                        too_large)
@@ -43,12 +43,12 @@ def stream_for(query: list[tuple[str, str]], engine: str, allow_cloud: bool) -> 
     """A handshake's query → the stream's config and engine, with Deepgram's rules. Raises
     ConfigError (HTTP 400, before upgrading) for a bad query or a language no engine here knows."""
     config = config_from_query(query)
-    chosen = choose_engine_name(engine, config.language, cloud=allow_cloud)
-    if chosen == "deepgram" and not allow_cloud:
+    chosen = choose(engine, config.language, cloud=allow_cloud)
+    if chosen.engine == "deepgram" and not allow_cloud:
         raise ConfigError("This endpoint serves the offline engines only.")
-    if not get_engine(chosen, config.language).supports(config.language):
+    if not get_engine(chosen).supports(config.language):
         raise ConfigError(f"No engine here knows language {shown(config.language)}.")
-    return config, chosen
+    return config, chosen.engine
 
 
 def refusal(code: str, message: str, request_id: str) -> dict[str, Any]:

@@ -206,6 +206,9 @@ function wordSpan([text, start, end, confidence], low) {
   return span;
 }
 
+// scripts written without spaces between words (events.UNSPACED): Han, kana, Thai, …
+const UNSPACED = /[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u{20000}-\u{2ffff}]/u;
+
 function appendFinal(log, final, low) {
   // one line per utterance, as the utterances table: a final continues its utterance's line
   let line = log.lastElementChild;
@@ -216,7 +219,7 @@ function appendFinal(log, final, low) {
   }
   const words = final.words.length ? final.words.map((w) => wordSpan(w, low)) : final.text ? [h("span", {}, final.text)] : [];
   for (const w of words) {
-    if (line.childElementCount > 1) line.append(" ");
+    if (line.childElementCount > 1 && !(UNSPACED.test(line.lastChild.textContent.slice(-1)) && UNSPACED.test(w.textContent[0] || ""))) line.append(" ");
     line.append(w);
   }
 }
