@@ -172,6 +172,11 @@ def transcribe_many(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLik
     unless asked for, since nobody watches them.
     """
     files = expand_paths(paths_or_glob)
+    if not files:  # a pattern that matched nothing is a mistake, not an empty corpus
+        given = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else paths_or_glob
+        named = ", ".join(map(os.fspath, given)) if isinstance(given, (list, tuple)) else "the paths given"
+        raise STTError(f"No audio files match {named[:200]!r}.", code=ErrorCode.FILE_NOT_FOUND,
+                       hint="Check the pattern (quote it so the shell does not expand it; ** recurses).")
     options.setdefault("interim_results", False)
     journal = journal_path(output) if output is not None else None
     done = {f: r for f, r in _read_journal(journal).items() if not r.get("error")} if journal else {}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import logging
 import os
 import re
 import sys
+import warnings
 from typing import Any, Sequence
 
 from . import __version__
@@ -157,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_stream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-l", "--language", default="ko", help="language code, e.g. ko, en")
     p.add_argument("-e", "--engine", default="auto",
-                   help="auto (Deepgram with a key, else the offline engine for the language), vosk, whisper")
+                   help="auto (Deepgram with DEEPGRAM_API_KEY set, else the offline engine for the language), "
+                        "whisper, vosk, deepgram (needs DEEPGRAM_API_KEY), echo (a diagnostic: byte counts as words)")
     p.add_argument("-m", "--model", default=None, help="model name or folder (engine default when omitted)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a Deepgram-named stream option, e.g. --option endpointing=300 (repeatable)")
@@ -231,14 +234,21 @@ def render(transcript: Transcript, fmt: str) -> str:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .api import transcribe
 
+    from . import audio
+    from .config import StreamConfig
+
     options = dict(parse_option(o) for o in args.option)
+    StreamConfig.from_options(language=args.language, **options)  # mistakes are told before anything loads
+    pcm = audio.load_pcm16(args.file)
+    say_loading(args.engine, args.language, args.model)
     streaming = args.format == "jsonl" or (args.realtime and args.format == "text")
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         view = LiveView(out, jsonl=args.format == "jsonl", realtime=args.realtime) if streaming else None
-        transcript = transcribe(args.file, args.language, args.engine, args.model, realtime=args.realtime,
+        transcript = transcribe(pcm, args.language, args.engine, args.model, realtime=args.realtime,
                                 progress=not (args.no_progress or args.realtime) and sys.stderr.isatty(),
                                 on_event=view, **options)
+        transcript.source = os.path.basename(args.file)
         if not streaming:
             out.write(render(transcript, args.format))
         if (level := transcript.input_level) is not None and level.quiet:
@@ -252,6 +262,21 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     return 0
+
+
+def say_loading(engine: str, language: str, model: str | None) -> None:
+    """Load the engine before the audio, saying so when it takes a moment: a progress bar started
+    before the model is ready shows an ETA of minutes, and a silent pause looks like a hang."""
+    from .engines import choose, preload
+
+    choice = choose(engine, language, model)
+    loading = preload(choice)
+    try:
+        loading.result(timeout=0.3)
+    except TimeoutError:
+        name = " ".join(filter(None, (choice.engine, choice.model)))
+        print(f"stt-notebook: loading the {name} model for {language}…", file=sys.stderr, flush=True)
+        loading.result()
 
 
 def cmd_transcribe_many(args: argparse.Namespace) -> int:
@@ -353,9 +378,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if usable else 1
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning (an option the engine ignores) as one line in this command line's words."""
+    print(f"stt-notebook: warning: {in_cli_words(str(message))}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what the package also logs for servers' operators reaches a person here once, as a warning line
+    logging.getLogger("stt_notebook").addHandler(logging.NullHandler())
+    warnings.showwarning = _warn
     if args.command is None:
         parser.print_help()
         return 2

@@ -4,6 +4,7 @@ words appear in the page and in the kernel's DataFrame."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -157,3 +158,44 @@ def test_a_quiet_microphone_is_recognized_and_the_cell_says_it_is_too_quiet(lab)
     shown, kernel = _record_in_lab(lab, wav, 1.0 + audio.duration(audio.load_pcm16(clip)), "live_transcriber_quiet.png")
     assert "very quiet" in shown["advice"] and "move closer" in shown["advice"], shown
     assert corpus_cer([reference], ["".join(kernel["words"])]) <= 0.20, kernel["words"]
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"\s+|\b\d+\.\ds\b", "", text)
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_saved_notebook_shows_what_was_heard_when_reopened_trusted_or_not(lab, ui):
+    """Run, saved, opened again (a new kernel), and as a copy from elsewhere (untrusted: the
+    sanitized picture): the words show, never "Error displaying widget" nor chart labels in the text."""
+    name = f"saved-{ui}.ipynb"
+    path = write_notebook(lab["root"] / name, [
+        "from stt_notebook import LiveTranscriber, samples\nw = LiveTranscriber(language='ko', source=samples.path('ko'))\nw",
+        "w.start(); w.wait(120); print(len(w.transcript.finals))"])
+    wav = fake_microphone_wav(KO_CLIPS[7][0], lab["workdir"] / "mic-unused.wav")
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, name, ui)
+        run_cell(page, 0)
+        run_cell(page, 1)
+        output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
+        output.filter(has_text=re.compile(r"\d")).first.wait_for(timeout=120_000)
+        heard = [_squashed(t) for t in page.locator(".stt-final").all_inner_texts()]
+        page.locator(".jp-Notebook").first.click()
+        page.keyboard.press("Control+s")
+        deadline = time.monotonic() + 30
+        while "widget-state" not in path.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, "the notebook was not saved with its widget state"
+            time.sleep(0.2)
+    assert heard and all(heard)
+    copy = json.loads(path.read_text(encoding="utf-8"))
+    copy["metadata"]["copied_from"] = "elsewhere"  # its signature no longer matches: untrusted
+    (lab["root"] / f"copy-{name}").write_text(json.dumps(copy, ensure_ascii=False), encoding="utf-8")
+    for target, trusted in ((name, True), (f"copy-{name}", False)):
+        with chromium_page(wav) as page:
+            open_notebook(page, lab, target, ui)
+            page.locator(".stt-final" if trusted else ".stt-live-static").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1000)
+            shown = page.locator(".jp-Notebook").first.inner_text()
+            save_screenshot(page, f"reopened_{ui}_{'trusted' if trusted else 'untrusted'}.png")
+        assert "Error displaying widget" not in shown and "low <" not in shown
+        assert all(line in _squashed(shown) for line in heard), (trusted, shown)

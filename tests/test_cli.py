@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import EN_CLIPS, corpus_cer, corpus_wer
+from .conftest import DATA, EN_CLIPS, corpus_cer, corpus_wer
 
 
 def run(*args, **kw):
@@ -20,6 +20,22 @@ def test_help_explains_itself():
     sub = run("transcribe", "--help").stdout
     for flag in ("--engine", "--language", "--model", "--format", "--realtime", "--output"):
         assert flag in sub
+    engines = " ".join(sub.split("--engine ENGINE")[1].split("-m MODEL")[0].split())
+    assert all(name in engines for name in ("whisper", "vosk", "deepgram", "echo")), engines  # the examples use deepgram
+
+
+def test_an_option_the_engine_ignores_is_one_warning_and_the_load_is_announced():
+    r = run("transcribe", DATA / "tts" / "es.flac", "-l", "es", "--option", "diarize=true", "--no-progress")
+    assert r.returncode == 0 and "mercado" in r.stdout
+    warned = [line for line in r.stderr.splitlines() if "diarize" in line]
+    assert warned == ["stt-notebook: warning: the whisper engine cannot honour --option diarize=True offline; it has no effect"], r.stderr
+    assert "loading the whisper base model for es" in r.stderr and ".py:" not in r.stderr
+
+
+def test_a_batch_pattern_that_matches_nothing_is_an_error(tmp_path):
+    r = run("transcribe-many", tmp_path / "calls" / "*.wav", "-o", tmp_path / "out.parquet")
+    assert r.returncode == 2 and "[FILE_NOT_FOUND]" in r.stderr and "calls/*.wav" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # no empty tables written
 
 
 def test_transcribe_korean_by_default(ko_clip):

@@ -103,3 +103,19 @@ def test_a_korean_plot_draws_hangul_without_missing_glyphs(tmp_path):
     assert labels == ["박근혜", "정말로"]  # the doubtful words, labelled in Hangul
     assert "threshold 0.6" in [text.get_text() for text in ax.get_legend().get_texts()]
     assert (tmp_path / "ko.png").stat().st_size > 10_000
+
+
+def test_a_plot_draws_every_time_in_a_notebook():
+    """In a real kernel, with no %matplotlib line: each call's figure is shown (not only the first)."""
+    import nbclient
+    import nbformat
+
+    make = ("from stt_notebook import Final, Transcript, Word\n"
+            "t = Transcript(language='ko')\n"
+            "t.add(Final('안녕하세요 반갑습니다', 0.7, 0.5, 1.8, (Word('안녕하세요', 0.5, 1.0, 0.95), Word('반갑습니다', 1.1, 1.8, 0.4)),"
+            " speech_final=True))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
+                                         (make, "t.plot_confidence()", "t.plot_confidence(low=0.5)")])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    for cell in nb.cells[1:]:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.outputs

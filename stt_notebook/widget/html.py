@@ -6,6 +6,7 @@ stylesheets. Pure: text in, text out.
 
 from __future__ import annotations
 
+import base64
 from html import escape
 
 from ..events import SpeechStarted, UtteranceEnd, Word, separator
@@ -37,12 +38,15 @@ def _timeline(transcript: Transcript, low: float) -> str:
     for w in words:
         color = "#cf222e" if w.confidence < low else "#0969da"
         parts.append(f'<rect x="{x(w.start):.1f}" y="{y(w.confidence):.1f}" width="{max(2.0, x(w.end) - x(w.start) - 1):.1f}" '
-                     f'height="{HEIGHT - 12 - y(w.confidence):.1f}" fill="{color}"><title>{escape(w.display)}: '
-                     f'{w.confidence:.0%}</title></rect>')
+                     f'height="{HEIGHT - 12 - y(w.confidence):.1f}" fill="{color}"/>')
     step = 5 if span > 10 else 1
     parts += [f'<text x="{x(s) + 2:.1f}" y="{HEIGHT - 2}">{s}s</text>' for s in range(0, int(span) + 1, step)]
-    return (f'<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-            f'aria-label="Confidence timeline" style="font:10px sans-serif;fill:#6e6e6e">{"".join(parts)}</svg>'
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+           f'style="font:10px sans-serif;fill:#6e6e6e">{"".join(parts)}</svg>')
+    # an image, not inline SVG: JupyterLab's sanitizer strips inline SVG from untrusted outputs (its
+    # labels then run into the text) but keeps an <img> and its data URL
+    return (f'<img alt="Confidence timeline" width="{WIDTH}" height="{HEIGHT}" '
+            f'src="data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}">'
             '<div style="font-size:11px;color:#59636e">bars: word confidence · red dashes: doubtful '
             f'(&lt; {low:g}) · green: speech started · grey dashes: utterance end</div>')
 

@@ -94,6 +94,9 @@ class LiveTranscriber(anywidget.AnyWidget):
     frame_ms = traitlets.Int(100).tag(sync=True)
     low_confidence = traitlets.Float(LOW_CONFIDENCE).tag(sync=True)  # the timeline's threshold line
     input_advice = traitlets.Unicode("").tag(sync=True)  # "Your microphone is very quiet — …" while it is
+    # what was heard, as of the last recording's end: saved with the notebook's widget state, it is
+    # what a reopened notebook draws with no kernel to ask (large, so it changes only then)
+    _saved = traitlets.Dict().tag(sync=True)
     # the browser's own processing of the microphone (getUserMedia constraints): off by default, so the
     # recognizer hears the voice itself; the kernel's level stage raises quiet speech instead
     echo_cancellation = traitlets.Bool(False).tag(sync=True)
@@ -224,6 +227,16 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._in_loop(self._end)
         return self.wait(timeout)
 
+    def close(self) -> None:
+        """Close the widget: a recording stops first (what was heard stays in ``transcript``) and its
+        session ends, releasing the recognizer; then the view goes."""
+        if getattr(self, "_run", None) is not None and self.recording:  # (a widget whose __init__ failed has none)
+            try:
+                self.stop(timeout=30)
+            except STTError:
+                pass  # the error is in the transcript; the widget closes all the same
+        super().close()
+
     def wait(self, timeout: float | None = None) -> Transcript:
         """Block until the current recording ends (a file source: when the file has played)."""
         self._in_loop(lambda: None)  # page messages the kernel already handed over are taken first
@@ -350,6 +363,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         run, self._run = self._run, None
         self._offset += audio_seconds
         self.status = "error" if len(self.transcript.errors) > self._errors_before else "idle"
+        self._saved = snapshot(self.transcript)
         if self.source_kind != "browser":
             self._stop_capture.set()
             self._outbox.level = -100.0  # nothing is captured any more: the meter rests

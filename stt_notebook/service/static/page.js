@@ -13,12 +13,22 @@ function showLogin(why) {
   login.querySelector("input").focus();
 }
 
-login.addEventListener("submit", (event) => {
+const authorized = (t) => fetch(new URL("info", location.href), { headers: t ? { Authorization: `token ${t}` } : {} })
+  .then((r) => r.status !== 401 && r.status !== 403);
+
+login.addEventListener("submit", async (event) => {   // the token is checked now, not at the first Start
   event.preventDefault();
-  token = new FormData(login).get("token");
+  const given = new FormData(login).get("token");
+  if (!(await authorized(given))) return showLogin("That token was refused.");
+  token = given;
   sessionStorage.setItem(TOKEN, token);
   login.hidden = true;
+  model.tell({ clear_errors: true });
 });
+
+// what was heard survives a reload: the view's own messages, kept in this browser
+const SAVED = "stt-notebook-transcript";
+const saved = (() => { try { return JSON.parse(localStorage.getItem(SAVED)) ?? null; } catch { return null; } })();
 
 // codes by which the server refused to start a session: nothing is recording
 const REFUSED = new Set(["UNKNOWN_ENGINE", "UNSUPPORTED_LANGUAGE", "MODEL_NOT_FOUND", "INVALID_CONFIG",
@@ -38,7 +48,18 @@ class SocketModel {
   set(name, value) { this.state[name] = value; this.emit(`change:${name}`); }
   on(event, handler) { if (!this.handlers.has(event)) this.handlers.set(event, []); this.handlers.get(event).push(handler); }
   emit(event, arg) { for (const handler of this.handlers.get(event) ?? []) handler(arg); }
-  tell(update) { this.emit("msg:custom", { type: "update", ...update }); }
+  tell(update) {
+    this.emit("msg:custom", { type: "update", ...update });
+    if (update.finals || update.marks) this.keep(update);
+  }
+
+  keep(update) {                           // finals and marks, with where the timeline goes on
+    const kept = (this.kept ??= { finals: [], marks: [] });
+    kept.finals.push(...(update.finals ?? []));
+    kept.marks.push(...(update.marks ?? []));
+    Object.assign(kept, { offset: this.offset, utterance: this.utterance });
+    try { localStorage.setItem(SAVED, JSON.stringify(kept)); } catch { /* full or blocked: the view still shows it */ }
+  }
 
   send(msg, _callbacks, buffers) {       // what the view sends the kernel, said to the server
     if (msg.type === "start") this.open();
@@ -69,6 +90,7 @@ class SocketModel {
       ws.send(JSON.stringify({ type: "start_transcription", config }));
       for (const buffer of this.pending.splice(0)) ws.send(buffer);
       this.set("status", "recording");
+      this.tell({ clear_errors: true });
     };
     ws.onmessage = ({ data }) => this.receive(JSON.parse(data));
     ws.onclose = (event) => {
@@ -116,6 +138,7 @@ class SocketModel {
       }
     } else if (frame.type === "transcription_stopped") {
       this.offset += frame.audio_seconds;
+      this.keep({});
       this.set("status", "idle");
       this.ws?.close();
     }
@@ -130,6 +153,49 @@ const model = new SocketModel({
 });
 live.initialize({ model });
 live.render({ model, el: document.getElementById("live") });
+if (saved?.finals?.length) {
+  Object.assign(model, { offset: saved.offset ?? 0, utterance: saved.utterance ?? 0 });
+  model.tell({ finals: saved.finals, marks: saved.marks ?? [] });
+}
 
-fetch(new URL("info", location.href), { headers: token ? { Authorization: `token ${token}` } : {} })
-  .then((r) => { if (r.status === 401) showLogin(token ? "That token was refused." : "This server needs a token."); });
+const language = document.getElementById("language");
+if (![...language.options].some((o) => o.value === model.get("language"))) language.add(new Option(model.get("language")));
+language.value = model.get("language");
+language.addEventListener("change", () => model.set("language", language.value));  // the next recording's
+
+// downloads, from what the page holds
+const clock = (t, sep) => {
+  const ms = Math.round(t * 1000), p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${p(Math.floor(ms / 3600000))}:${p(Math.floor(ms / 60000) % 60)}:${p(Math.floor(ms / 1000) % 60)}${sep}${p(ms % 1000, 3)}`;
+};
+function lines() {                         // one line per utterance, as the view draws them
+  const out = [];
+  for (const f of model.kept?.finals ?? []) {
+    const last = out[out.length - 1];
+    if (last && last.utterance === f.utterance) { last.text += ` ${f.text}`; last.end = f.end; }
+    else out.push({ utterance: f.utterance, start: f.start, end: f.end, text: f.text });
+  }
+  return out.filter((l) => l.text.trim());
+}
+const FORMATS = {
+  txt: () => lines().map((l) => l.text).join("\n") + "\n",
+  srt: () => lines().map((l, i) => `${i + 1}\n${clock(l.start, ",")} --> ${clock(l.end, ",")}\n${l.text}\n`).join("\n"),
+  json: () => JSON.stringify({ language: model.get("language"), utterances: lines(), finals: model.kept?.finals ?? [] }, null, 1),
+};
+for (const button of document.querySelectorAll("[data-format]")) {
+  button.addEventListener("click", () => {
+    const format = button.dataset.format;
+    const a = Object.assign(document.createElement("a"), {
+      href: URL.createObjectURL(new Blob([FORMATS[format]()], { type: format === "json" ? "application/json" : "text/plain" })),
+      download: `transcript.${format}`,
+    });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  });
+}
+document.getElementById("clear").addEventListener("click", () => {
+  localStorage.removeItem(SAVED);
+  location.reload();
+});
+
+authorized(token).then((ok) => { if (!ok) showLogin(token ? "That token was refused." : "This server needs a token."); });

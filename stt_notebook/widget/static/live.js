@@ -156,6 +156,7 @@ function receive(store, msg) {
   if (msg.type === "snapshot") {
     store.finals = msg.finals; store.marks = msg.marks; store.errors = msg.errors; store.interim = msg.interim;
   } else if (msg.type === "update") {
+    if (msg.clear_errors) store.errors = [];   // a new recording started: earlier errors are history
     if (msg.finals) store.finals.push(...msg.finals);
     if (msg.marks) store.marks.push(...msg.marks);
     for (const e of msg.errors ?? []) {
@@ -176,6 +177,8 @@ function initialize({ model }) {
     else receive(store, msg);
   };
   model.on("msg:custom", onMessage);
+  const saved = model.get("_saved");         // a reopened notebook's saved state: drawn until the kernel answers
+  if (saved && saved.type === "snapshot") receive(store, saved);
   model.send({ type: "hello" });             // after a page reload: the kernel sends what it heard
   return () => {                             // the widget is closed: release the microphone, forget it
     model.off?.("msg:custom", onMessage);
@@ -307,7 +310,9 @@ function render({ model, el, signal }) {
   root.append(bar, advice, log, interim, timeline, errors);
   el.append(root);
 
-  const STATES = { loading: "loading model…" };
+  // what each kernel state means to the person: audio captured while the model loads is kept, and
+  // after Stop the last finals are still on their way until "idle"
+  const STATES = { loading: "loading the model…", stopping: "finishing… the last words are on their way" };
   let shownFinals = 0, frame = 0;
   const redraw = () => {
     if (frame) return;
@@ -320,7 +325,8 @@ function render({ model, el, signal }) {
       advice.textContent = model.get("input_advice");  // the kernel's words: the input stays too quiet or clips
       advice.hidden = !advice.textContent;
       const state = model.get("status");
-      status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${STATES[state] ?? state}`;
+      const said = state === "loading" && store.capture ? "loading the model… your speech is kept" : STATES[state] ?? state;
+      status.textContent = `${model.get("engine_name")} · ${model.get("language")} · ${model.get("source_label")} · ${said}`;
       const low = model.get("low_confidence");
       if (shownFinals > store.finals.length) { log.replaceChildren(); shownFinals = 0; }  // a snapshot replaced them
       const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
