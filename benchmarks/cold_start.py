@@ -1,7 +1,7 @@
 """The first words of a fresh process: a new Python, audio flowing at real time from its first
 moment, and the time from speech start to the first text, with where the time went.
 
-    python benchmarks/cold_start.py [--runs 3] [--language ko] [--drop-caches]
+    python benchmarks/cold_start.py [--runs 3] [--language ko] [--drop-caches] [--src CHECKOUT]
 
 Each run is a new interpreter (nothing imported, nothing loaded); ``--drop-caches`` also empties
 the page cache first (root only), so model files are read from disk as after a reboot. Speech
@@ -33,7 +33,7 @@ loud = next(i for i, f in enumerate(audio.frames(pcm, 20)) if audio.level_dbfs(f
 
 async def main():
     session = Session("auto", language, interim_results=True)
-    loading = preload(session.choice)
+    loading = preload(session.choice) if hasattr(session, "choice") else preload(session.engine_name, language)
     marks = {"imported": imported}
     loading.add_done_callback(lambda f: marks.setdefault("model_loaded", time.monotonic() - t0))
     def seen(e):
@@ -69,11 +69,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--language", default="ko")
     parser.add_argument("--drop-caches", action="store_true", help="empty the page cache before each run (root)")
+    parser.add_argument("--src", type=Path, default=ROOT, help="the checkout to run (before/after figures)")
     args = parser.parse_args()
     lags = []
     for run in range(args.runs):
         dropped = args.drop_caches and drop_caches()
-        out = subprocess.run([sys.executable, "-c", CHILD, args.language], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([sys.executable, "-c", CHILD, args.language], capture_output=True, text=True, cwd=args.src)
         if out.returncode:
             sys.exit(out.stderr[-2000:])
         m = json.loads(out.stdout.strip().splitlines()[-1])

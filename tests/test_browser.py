@@ -199,3 +199,39 @@ def test_a_saved_notebook_shows_what_was_heard_when_reopened_trusted_or_not(lab,
             save_screenshot(page, f"reopened_{ui}_{'trusted' if trusted else 'untrusted'}.png")
         assert "Error displaying widget" not in shown and "low <" not in shown
         assert all(line in _squashed(shown) for line in heard), (trusted, shown)
+
+
+def test_the_view_reads_in_jupyterlabs_dark_theme(lab):
+    """JupyterLab Dark: the meter is drawn as a dark control (not a dark bar on a dark page), doubt
+    shades words in a brighter red, and the timeline's labels take the theme's light text colour."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        lab["http"] + "lab/api/settings/@jupyterlab/apputils-extension:themes", method="PUT",
+        data=json.dumps({"raw": json.dumps({"theme": "JupyterLab Dark"})}).encode(),
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request).close()
+    wav = fake_microphone_wav(KO_CLIPS[7][0], lab["workdir"] / "mic-dark.wav")
+    try:
+        with chromium_page(wav) as page:
+            open_notebook(page, lab, "live.ipynb")
+            page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=30_000)
+            run_cell(page, 0)
+            run_cell(page, 2)
+            view = page.locator(".stt-live").last
+            view.get_by_role("button", name="Start recording").click(timeout=90_000)
+            view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
+            page.wait_for_timeout(500)
+            save_screenshot(page, "live_transcriber_dark.png")
+            assert view.locator("meter").evaluate("m => getComputedStyle(m).colorScheme") == "dark"
+            shade = view.locator(".stt-word").first.evaluate("w => getComputedStyle(w).backgroundColor")
+            assert shade.startswith("rgba(255, 123, 114"), shade
+            label = view.locator("canvas").evaluate("""c => {  // the axis label "1.0": light pixels on the dark page
+                const g = c.getContext('2d'), r = devicePixelRatio;
+                const d = g.getImageData(0, 0, 24 * r, 14 * r).data;
+                let light = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 100 && d[i] > 150) light++;
+                return light; }""")
+            assert label > 5
+    finally:
+        request.data = json.dumps({"raw": json.dumps({"theme": "JupyterLab Light"})}).encode()
+        urllib.request.urlopen(request).close()

@@ -113,3 +113,11 @@ def test_every_line_of_from_a_terminal_runs(workdir, server):
         assert done.returncode == 0, f"{line}\n{done.stderr}"
     assert "-->" in (workdir / "talk.srt").read_text()
     assert (workdir / "calls.parquet").is_file()
+
+
+def test_the_notebooks_extra_opens_both_jupyter_uis():
+    """The README's `pip install -e ".[notebooks]"` brings JupyterLab and Notebook 7 (its /tree)."""
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["notebooks"]
+    assert {"jupyterlab", "notebook"} <= {re.split(r"[<>=!~\[; ]", r)[0].lower() for r in extra}

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -244,8 +245,26 @@ def test_the_page_shows_korean_words_spoken_into_the_microphone(service, tmp_pat
         shown = speak_and_read(page, clip)
         timeline = page.get_by_role("img", name="Confidence timeline").is_visible()
         save_screenshot(page, "service_page.png")
+        with page.expect_download() as text:
+            page.get_by_role("button", name="text").click()
+        with page.expect_download() as srt:
+            page.get_by_role("button", name="SRT").click()
+        page.reload()  # what was heard is still there
+        kept = page.get_by_role("log").filter(has_text=re.compile(r"\S")).inner_text(timeout=10_000)
+        page.get_by_label("Language").select_option("en")  # the next recording's language
+        status = page.get_by_role("status").filter(has_text="· en ·").inner_text(timeout=5_000)
+        downloaded = Path(text.value.path()).read_text(encoding="utf-8")
+        subtitles = Path(srt.value.path()).read_text(encoding="utf-8")
     assert corpus_cer([reference], [shown]) <= 0.20, shown
     assert timeline
+    assert _squash(kept) == _squash(shown) == _squash(downloaded)
+    assert subtitles.startswith("1\n00:00:0") and " --> " in subtitles and _squash(downloaded) == _squash(
+        "".join(line for line in subtitles.splitlines() if not re.match(r"^(\d+|[\d:,]+ --> [\d:,]+)?$", line)))
+    assert "· en ·" in status
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", re.sub(r"(?m)^\s*\d+\.\ds", "", text))  # without the lines' times
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Chromium (.ci/run installs it)")
@@ -261,6 +280,18 @@ def test_the_page_says_when_the_token_or_the_microphone_is_refused(service, tmp_
         page.get_by_role("button", name="Start recording").click()
         page.get_by_role("alert").filter(has_text="refused the connection").first.wait_for(timeout=30_000)
         save_screenshot(page, "service_page_token_refused.png")
+        page.get_by_label("Token").fill("still-wrong")  # checked when given, not at the next Start
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("form", name="Log in").filter(has_text="That token was refused.").wait_for(timeout=10_000)
+        page.get_by_label("Token").fill(TOKEN)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("form", name="Log in").wait_for(state="hidden", timeout=10_000)
+        page.get_by_role("button", name="Start recording").click()
+        page.get_by_role("button", name="Stop recording").wait_for(timeout=10_000)
+        page.get_by_role("status").filter(has_text="recording").wait_for(timeout=30_000)
+        stale = page.locator(".stt-errors").inner_text()  # the refusal is history once a recording runs
+        page.get_by_role("button", name="Stop recording").click()
+    assert "AUTH_ERROR" not in stale, stale
     browser, url = _page_test(service, wav, TOKEN, allow_microphone=False)
     with browser as page:
         page.goto(url)

@@ -1,10 +1,14 @@
 """The English offline engine on real LibriSpeech speech."""
 
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from stt_notebook import Final, Interim, SpeechStarted, UnsupportedLanguageError, audio, transcribe
+from stt_notebook import Final, Interim, Session, SpeechStarted, UnsupportedLanguageError, audio, samples, transcribe
 
 from .conftest import EN_CLIPS, check_words, corpus_wer, normalise_en, stream_events
 
@@ -95,3 +99,23 @@ def test_the_encoder_reads_the_audio_and_enough_of_its_padding():
         np.testing.assert_array_equal(fitted, window(seconds)[:, :frames])
     assert fit_context(window(3.0), CONTEXT_PAD, CONTEXT_FLOOR).shape[1] == CONTEXT_FLOOR
     assert fit_context(window(9.3), CONTEXT_PAD, CONTEXT_FLOOR).shape[1] == 1600
+
+
+async def test_a_busy_machine_hears_the_same_words_only_later():
+    """Live at real time while every core is taken by another process: the whole file's words,
+    for English (tiny.en, agreement) and Korean (Whisper base, whole utterances)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        for language in ("en", "ko"):
+            pcm = audio.load_pcm16(samples.path(language))
+            whole = await Session("auto", language).run(pcm)
+            live = await Session("auto", language).run(pcm, realtime=True)
+            assert words_of(live.text) == words_of(whole.text), (live.text, whole.text)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def words_of(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()

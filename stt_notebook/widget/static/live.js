@@ -229,6 +229,14 @@ function appendFinal(log, final, low) {
 
 const AXIS = 26;                            // px left of the plot for the confidence axis
 
+// colours for the page's theme: light text means a dark theme (JupyterLab Dark, a dark browser)
+const LIGHT = { text: "110,110,110", word: "9,105,218", low: "207,34,46", start: "46,160,67", back: "255,255,255" };
+const DARK = { text: "190,190,190", word: "88,166,255", low: "255,123,114", start: "63,185,80", back: "30,30,30" };
+function palette(el) {
+  const [r, g, b] = (getComputedStyle(el).color.match(/[\d.]+/g) ?? ["0", "0", "0"]).map(Number);
+  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? DARK : LIGHT;
+}
+
 function drawTimeline(canvas, store, low) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || 600, height = canvas.clientHeight || 90;
@@ -242,37 +250,43 @@ function drawTimeline(canvas, store, low) {
   for (let i = store.finals.length - 1; i >= 0 && store.finals[i].end >= t0; i--) words.push(...store.finals[i].words);
   const x = (t) => AXIS + ((t - t0) / TIMELINE_SECONDS) * (width - AXIS);
   const y = (c) => 4 + (1 - c) * (height - 16);
-  g.fillStyle = "rgba(110,110,110,0.9)";
+  const p = palette(canvas);
+  g.fillStyle = `rgba(${p.text},0.9)`;
   g.font = "10px sans-serif";
   g.textAlign = "right";
   for (const c of [0, 0.5, 1]) g.fillText(c.toFixed(1), AXIS - 4, y(c) + 3);   // the confidence axis
-  g.strokeStyle = "rgba(128,128,128,0.5)";
+  g.strokeStyle = `rgba(${p.text},0.5)`;
   g.beginPath(); g.moveTo(AXIS, 2); g.lineTo(AXIS, height - 12); g.stroke();
-  g.strokeStyle = "rgba(207,34,46,0.7)";
-  g.setLineDash([2, 3]);
-  g.beginPath(); g.moveTo(AXIS, y(low)); g.lineTo(width, y(low)); g.stroke();   // the "low" threshold
-  g.setLineDash([]);
-  g.fillStyle = "rgba(207,34,46,0.9)";
-  g.fillText(`low < ${low}`, width - 2, y(low) - 3);
   g.textAlign = "left";
   for (let i = store.marks.length - 1; i >= 0 && store.marks[i][1] >= t0; i--) {
     const [kind, t] = store.marks[i];
-    g.strokeStyle = kind === "speech_started" ? "rgba(46,160,67,0.8)" : "rgba(110,110,110,0.8)";
+    g.strokeStyle = kind === "speech_started" ? `rgba(${p.start},0.8)` : `rgba(${p.text},0.8)`;
     g.setLineDash(kind === "speech_started" ? [] : [3, 3]);
     g.beginPath(); g.moveTo(x(t), 0); g.lineTo(x(t), height - 12); g.stroke();
   }
   g.setLineDash([]);
   for (const [, start, end, c] of words) {
     if (end < t0) continue;
-    g.fillStyle = c < low ? "rgba(207,34,46,0.85)" : `rgba(9,105,218,${0.35 + 0.65 * c})`;
+    g.fillStyle = c < low ? `rgba(${p.low},0.85)` : `rgba(${p.word},${0.35 + 0.65 * c})`;
     g.fillRect(x(start), y(c), Math.max(2, x(end) - x(start) - 1), height - 12 - y(c));
   }
   if (store.interim) {
-    g.fillStyle = "rgba(128,128,128,0.25)";
+    g.fillStyle = `rgba(${p.text},0.25)`;
     g.fillRect(x(store.interim.start), 0, Math.max(2, x(store.interim.end) - x(store.interim.start)), height - 12);
   }
-  g.fillStyle = "rgba(110,110,110,0.9)";
+  g.fillStyle = `rgba(${p.text},0.9)`;
   for (let s = Math.ceil(t0 / 5) * 5; s <= t0 + TIMELINE_SECONDS; s += 5) g.fillText(`${s}s`, x(s) + 2, height - 2);
+  // the "low" threshold over the bars, its label on a backing so no bar hides it
+  g.strokeStyle = `rgba(${p.low},0.8)`;
+  g.setLineDash([2, 3]);
+  g.beginPath(); g.moveTo(AXIS, y(low)); g.lineTo(width, y(low)); g.stroke();
+  g.setLineDash([]);
+  const label = `low < ${low}`, w = g.measureText(label).width;
+  g.fillStyle = `rgba(${p.back},0.85)`;
+  g.fillRect(width - w - 5, y(low) - 13, w + 4, 12);
+  g.fillStyle = `rgba(${p.low},1)`;
+  g.textAlign = "right";
+  g.fillText(label, width - 3, y(low) - 4);
 }
 
 function legend() {
