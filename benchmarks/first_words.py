@@ -1,7 +1,7 @@
 """The first recording as a person meets it: a freshly started kernel, a click, and the time
 until the first words show in the cell.
 
-    python benchmarks/first_words.py [--runs 2] [--language ko] [--delay 0]
+    python benchmarks/first_words.py [--runs 2] [--language ko] [--delay 0] [--ui lab|notebook]
 
 JupyterLab in headless Chromium; the fake microphone plays a clip that starts with 1 s of
 silence. A new Jupyter server (so a new kernel) per run; the cell makes
@@ -60,7 +60,7 @@ def speech_onset(wav: Path) -> float:
     raise ValueError("no speech in the fixture")
 
 
-def one_kernel(clip: Path, language: str, delay: float, workdir: Path) -> list[dict]:
+def one_kernel(clip: Path, language: str, delay: float, workdir: Path, ui: str = "lab") -> list[dict]:
     """Two recordings in one fresh kernel; per recording, the page's own timings (seconds)."""
     wav = fake_microphone_wav(clip, workdir / "mic.wav", lead=1.0, tail=2.0)
     onset = speech_onset(wav)
@@ -70,7 +70,7 @@ def one_kernel(clip: Path, language: str, delay: float, workdir: Path) -> list[d
                        [f"from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language={language!r})\nw"])
         with chromium_page(wav) as page:
             page.add_init_script(PAGE_CLOCK)
-            open_notebook(page, {**server, "token": TOKEN}, "first.ipynb")
+            open_notebook(page, {**server, "token": TOKEN}, "first.ipynb", ui)
             run_cell(page, 0)
             for take in range(2):
                 start = page.get_by_role("button", name="Start recording")
@@ -97,13 +97,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="fresh kernels (each records twice)")
     parser.add_argument("--language", default="ko", choices=("ko", "en"))
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between the button showing and the click")
+    parser.add_argument("--ui", default="lab", choices=("lab", "notebook"), help="JupyterLab or Notebook 7")
     args = parser.parse_args()
     clip = (KO_CLIPS[7] if args.language == "ko" else EN_CLIPS[7])[0]
     results = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            results.append(one_kernel(clip, args.language, args.delay, Path(tmp)))
-    print(f"first words in the cell ({args.language}, {clip.name}, fake microphone at {FAKE_MIC_RATE} Hz, "
+            results.append(one_kernel(clip, args.language, args.delay, Path(tmp), args.ui))
+    print(f"first words in the cell ({'JupyterLab' if args.ui == 'lab' else 'Notebook 7'}, {args.language}, {clip.name}, fake microphone at {FAKE_MIC_RATE} Hz, "
           f"click {args.delay:g} s after the button shows, {args.runs} fresh kernels)")
     for take, name in enumerate(("first recording (cold kernel)", "second recording (warm)")):
         click = [r[take]["click_to_text"] for r in results]

@@ -16,7 +16,8 @@ HERE = Path(__file__).parent
 def refresh(path: Path) -> None:
     book = nbformat.read(path, as_version=4)
     NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-    book.metadata.pop("widgets", None)  # saved widget state would carry a stale copy of the widget's JS
+    # the widgets' state stays (as JupyterLab saves it): a reopened notebook draws each LiveTranscriber
+    # from it, with no kernel; refresh again when the widget's JS changes
     nbformat.write(book, path)
     print(f"refreshed {path.name}")
 

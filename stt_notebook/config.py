@@ -14,13 +14,16 @@ from typing import Any
 from .errors import ConfigError, shown
 from .loaded import base_language
 
+# Deepgram's encodings the server decodes (incoming.py); no encoding: WebM, Ogg, WAV, FLAC, MP3, AAC, MP4
+ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "opus", "ogg-opus", "flac")
+
 SAMPLE_RATE = 16000
 LOCAL_OPTIONS = frozenset({"auto_gain"})  # this project's own options: never sent to Deepgram
 MAX_TEXT = 256  # characters in one text option (a language, a model name, a search phrase)
 MAX_LIST = 100  # strings in one list option (keyterm, search, replace, …)
 _FLAGS = {"auto_gain", "multichannel", "interim_results", "punctuate", "smart_format", "no_delay", "numerals", "profanity_filter",
           "filler_words", "dictation", "diarize", "detect_entities", "vad_events", "mip_opt_out"}
-_TEXTS = {"language", "model", "encoding", "version"}
+_TEXTS = {"language", "model", "version"}
 _LISTS = {"redact", "keywords", "keyterm", "search", "replace", "tag"}
 
 
@@ -32,7 +35,7 @@ def _is_int(value: Any) -> bool:
 class StreamConfig:
     language: str = "ko"
     model: str | None = None
-    encoding: str = "linear16"
+    encoding: str | None = "linear16"  # None: a container or stream format, found from its first bytes
     sample_rate: int = SAMPLE_RATE
     channels: int = 1
     multichannel: bool = False
@@ -93,9 +96,10 @@ class StreamConfig:
         if not isinstance(self.extra, dict) or len(self.extra) > MAX_LIST or not all(
                 isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_TEXT for k, v in self.extra.items()):
             raise ConfigError(f"extra must map at most {MAX_LIST} names to strings, not {shown(self.extra)}.")
-        if self.encoding != "linear16":
+        if self.encoding is not None and self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding {shown(self.encoding)} is not supported here.",
-                              hint="Send 16-bit little-endian PCM (encoding='linear16').")
+                              hint=f"Use one of {', '.join(ENCODINGS)}, or no encoding for WebM, Ogg, WAV, FLAC, MP3, "
+                                   "AAC or MP4 (found from the audio itself).")
 
     @classmethod
     def check_names(cls, options: dict[str, Any]) -> None:

@@ -17,22 +17,25 @@ def _model():
 
 
 class SpeechProbability:
-    """``judge(blocks)``: silero's probability for each whole block of a stream, each judged after
-    up to ``history`` blocks before it. faster-whisper's silero starts from a fresh state on every
-    call, so the blocks before go in again: with a fixed history every chunking of the same
-    samples gets the same numbers (the level stage's one block); a longer history judges a live
-    stream's 100 ms frames nearly as a whole file's are (Whisper's 1.5 s)."""
+    """``judge(audio)``: silero's probability for each 32 ms block of a stream, the stream taken in
+    batches of ``batch`` blocks (``step`` samples), each judged after up to ``history`` blocks
+    before it. faster-whisper's silero starts from a fresh state on every call, so the blocks before
+    go in again; with batches at fixed places in the stream every block is judged with the same
+    blocks before it however the stream was cut: a file and a live stream's 100 ms frames get the
+    same numbers, so the same utterances and the same words."""
 
-    def __init__(self, history: int = 1):
+    def __init__(self, history: int = 1, batch: int = 1):
         self._model = _model()
         self._history = history * BLOCK
+        self.step = batch * BLOCK
         self._context = np.zeros(BLOCK, np.float32)  # the blocks before, starting from one of silence
 
-    def judge(self, blocks: np.ndarray) -> np.ndarray:
-        if not len(blocks):
-            return np.zeros(0, np.float32)
-        assert len(blocks) % BLOCK == 0, "whole blocks only"
-        audio = np.concatenate([self._context, blocks])
-        probabilities = np.asarray(self._model(audio)).reshape(-1)[len(self._context) // BLOCK:]
-        self._context = audio[-self._history:].copy()
-        return probabilities
+    def judge(self, audio: np.ndarray) -> np.ndarray:
+        """Probabilities of the blocks of ``audio``: whole batches only (a multiple of ``step``)."""
+        assert len(audio) % self.step == 0, "whole batches only"
+        out = []
+        for start in range(0, len(audio), self.step):
+            heard = np.concatenate([self._context, audio[start:start + self.step]])
+            out.append(np.asarray(self._model(heard)).reshape(-1)[len(self._context) // BLOCK:])
+            self._context = heard[-self._history:].copy()
+        return np.concatenate(out) if out else np.zeros(0, np.float32)

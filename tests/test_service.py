@@ -68,6 +68,8 @@ def test_the_seeds_own_commands_work(service):
     assert get(service["http"] + "info")[0] == 401
     status, body = get(service["http"] + "info", TOKEN)
     assert status == 200 and json.loads(body)["engine_names"] == ["vosk", "whisper", "echo"]
+    listen = json.loads(body)["audio"]["v1/listen"]  # what a Deepgram client may send
+    assert {"linear16", "mulaw", "opus"} <= set(listen["encodings"]) and "webm" in listen["containers"]
     assert get(service["http"] + "metrics")[0] == 401
     status, page = get(service["http"])
     assert status == 200 and b"static/page.js" in page

@@ -190,6 +190,7 @@ def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
         options.setdefault(name, False)
     options.setdefault("utterance_end_ms", None)
     options.setdefault("language", "en")
+    options.setdefault("encoding", None)  # none given: containerized audio, its format found from its bytes
     config = StreamConfig(**options, **{k: tuple(v) for k, v in lists.items()}, extra=extra)
     check_rules(config)
     return config

@@ -41,6 +41,7 @@ from .base import Capabilities, Engine, ThreadedStream
 from .models import WHISPER_PACKAGES, resolve
 
 VAD_HISTORY = 47  # blocks (1.5 s) judged again before new ones (benchmarks/korean.py)
+VAD_BATCH = 4  # blocks (128 ms) judged together, at fixed places in the stream (vad.SpeechProbability)
 VAD_ON, VAD_OFF = 0.5, 0.35
 DEFAULT_ENDPOINTING_MS = 500
 MULTILINGUAL_ENDPOINTING_MS = 1000  # an utterance decoded whole reads better than two halves (benchmarks/korean.py)
@@ -176,7 +177,7 @@ class WhisperStream(ThreadedStream):
 
     def __init__(self, model, config: StreamConfig):
         self._model = model
-        self._vad = SpeechProbability(history=VAD_HISTORY)
+        self._vad = SpeechProbability(history=VAD_HISTORY, batch=VAD_BATCH)
         language = config.base_language
         # multi: Whisper detects each decode's language (Deepgram's code-switching name)
         self._language = ("en" if not model.model.is_multilingual else None if language == "multi" else language)
@@ -194,7 +195,7 @@ class WhisperStream(ThreadedStream):
                           10**9 if ep is False else max(int(ep), 100)) / 1000.0
         self._window = np.zeros(0, np.float32)  # audio of the open window
         self._window_start = 0.0  # stream seconds at window[0]
-        self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD block
+        self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD batch
         self._vad_time = 0.0  # stream seconds at the start of _vad_tail
         self._in_speech = False
         self._silence_since: float | None = None
@@ -254,7 +255,7 @@ class WhisperStream(ThreadedStream):
         """Speech start/end points inside ``x``: (sample index in x, 'start'|'end', stream time)."""
         base = len(self._vad_tail)
         audio = np.concatenate([self._vad_tail, x]) if base else x
-        n = len(audio) // BLOCK * BLOCK
+        n = len(audio) // self._vad.step * self._vad.step
         out: list[tuple[int, str, float]] = []
         if n:
             for i, p in enumerate(self._vad.judge(audio[:n])):

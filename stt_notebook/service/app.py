@@ -29,6 +29,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..config import ENCODINGS
+from ..incoming import CONTAINERS
 from ..engines import warm
 from ..errors import ErrorCode, STTError
 from ..session import Session
@@ -155,7 +157,8 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
         engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
         return JSONResponse({
             "version": __version__, "engines": engines, "engine_names": list(config.engines),
-            "audio": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
+            "audio": {"ws/stt": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
+                      "v1/listen": {"encodings": list(ENCODINGS), "containers": list(CONTAINERS)}},
             "sessions": {wire: {"active": len(h.sessions), "connections": len(h.drivers)}
                          for wire, h in service.hosts.items()},
             "limits": {**config.limits.__dict__, "max_frame_bytes": config.max_frame_bytes},

@@ -8,9 +8,7 @@ import datetime
 import json
 from typing import Any, Mapping
 
-import numpy as np
-
-from ..audio import StreamResampler
+from .. import incoming
 from ..config import StreamConfig
 from ..errors import ConfigError, ErrorCode, shown
 from ..events import Error
@@ -64,7 +62,7 @@ class ListenCodec:
         self.max_frame_bytes = max_frame_bytes
         self.request_id = request_id
         self.model = config.model or "nova-2"
-        self._resample = StreamResampler(config.sample_rate)
+        self._audio = incoming.decoder(config.encoding, config.sample_rate, config.channels)
 
     def commands(self, frame: str | bytes) -> list[Command]:
         """What one client frame asks of the driver. Never raises."""
@@ -75,12 +73,7 @@ class ListenCodec:
         if isinstance(frame, (bytes, bytearray, memoryview)):
             if not frame:
                 return self._closing()  # the deprecated empty frame means CloseStream
-            if len(frame) % (2 * self.config.channels):
-                return [Close("bad_audio")]
-            pcm = np.frombuffer(frame, "<i2")
-            if self.config.channels > 1:
-                pcm = pcm.reshape(-1, self.config.channels).mean(axis=1).astype("<i2")
-            return [Audio(self._resample(pcm))]
+            return self._heard(self._audio.feed(frame))
         if not is_utf8(frame):
             return [ProtocolError(ErrorCode.INVALID_JSON, "Text messages must be UTF-8 JSON; it was ignored.")]
         try:
@@ -96,7 +89,15 @@ class ListenCodec:
         return []  # unknown types are ignored, as Deepgram does
 
     def _closing(self) -> list[Command]:
-        return [Audio(self._resample(b"", last=True)), Stop()]  # the resampler's last samples first
+        if self._audio.error:
+            return [Stop()]
+        return [*self._heard(self._audio.end()), Stop()]  # the decoder's last samples first
+
+    def _heard(self, pcm: bytes) -> list[Command]:
+        """Decoded samples as Audio; a stream that is not audio is closed as Deepgram does (1008 DATA-0000)."""
+        if self._audio.error:
+            return [Close("bad_audio")]
+        return [Audio(pcm)] if pcm else []
 
     def render(self, outcome: Outcome) -> list[dict[str, Any]]:
         """The messages that tell the client ``outcome`` (a Closing's close code is ``CLOSE[why]``)."""

@@ -86,7 +86,8 @@ def parse_start(config: Any) -> Command:
             model is not None and (not isinstance(model, str) or not NAME.fullmatch(model))):
         return ProtocolError(ErrorCode.INVALID_CONFIG, "'engine' and 'model' must be names such as 'vosk' or "
                              "'tiny.en' (the server offers its engines and models; never a path).")
-    if options.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE or options.get("channels", 1) != 1:
+    if (options.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE or options.get("channels", 1) != 1
+            or options.get("encoding", "linear16") != "linear16"):
         return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
                              f"This relay takes PCM16 at {SAMPLE_RATE} Hz mono; resample before sending.",
                              {"sample_rate": SAMPLE_RATE, "channels": 1, "encoding": "linear16"})

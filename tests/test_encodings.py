@@ -1,0 +1,168 @@
+"""Audio as Deepgram's clients send it: containers found from their bytes (WebM/Opus from a
+browser's MediaRecorder, Ogg/Opus, FLAC, MP3, M4A, WAV) and raw encodings (μ-law, A-law) named in
+the query, streamed in 2-4 kB chunks to a real ``serve``'s /v1/listen: the same words as PCM16."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import random
+import urllib.parse
+
+import av
+import numpy as np
+import pytest
+import websockets
+
+from stt_notebook import audio
+from stt_notebook.incoming import decoder, sniff
+
+from .conftest import KO_CLIPS, corpus_cer
+from .test_service import TOKEN, serving
+
+SPEECH = [KO_CLIPS[i] for i in (7, 4, 2)]  # one clip of three sentences, 1 s apart (~27 s)
+PCM = b"".join(audio.load_pcm16(path) + bytes(audio.SAMPLE_RATE * 2) for path, _ in SPEECH)
+REFERENCE = " ".join(reference for _, reference in SPEECH)
+# name: (PyAV muxer, codec, rate, bit rate, the query's encoding)
+FORMATS = {
+    "webm-opus": ("webm", "libopus", 48000, 48000, None),
+    "ogg-opus": ("ogg", "libopus", 48000, 48000, None),
+    "flac": ("flac", "flac", 16000, None, None),
+    "mp3": ("mp3", "libmp3lame", 16000, 32000, None),
+    "m4a": ("ipod", "aac", 16000, 48000, None),
+    "wav-44k-stereo": ("wav", "pcm_s16le", 44100, None, None),
+    "mulaw-8k": ("mulaw", "pcm_mulaw", 8000, None, "mulaw"),
+    "alaw-8k": ("alaw", "pcm_alaw", 8000, None, "alaw"),
+}
+
+
+def encoded(name: str) -> bytes:
+    """The clip as a file of this format, made with PyAV (what ffmpeg or a browser would write)."""
+    muxer, codec, rate, bit_rate, _ = FORMATS[name]
+    samples = np.frombuffer(PCM, "<i2").reshape(1, -1)
+    layout = "stereo" if "stereo" in name else "mono"
+    out_buffer = io.BytesIO()
+    with av.open(out_buffer, "w", format=muxer) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.rate = audio.SAMPLE_RATE
+        for piece in av.AudioResampler(format=stream.format.name, layout=layout, rate=rate).resample(frame):
+            out.mux(stream.encode(piece))
+        out.mux(stream.encode(None))
+    return out_buffer.getvalue()
+
+
+def chunks(data: bytes, seed: int = 0, sample_bytes: int = 1) -> list[bytes]:
+    """2-4 kB pieces, as a recorder or a file upload sends them (raw audio: whole samples)."""
+    rng, out, i = random.Random(seed), [], 0
+    while i < len(data):
+        n = rng.randint(2000, 4000) // sample_bytes * sample_bytes
+        out.append(data[i:i + n])
+        i += n
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_decodes_as_it_streams(name):
+    data = encoded(name)
+    raw = FORMATS[name][4]
+    d = decoder(raw, FORMATS[name][2], 1)
+    streamed = b"".join(d.feed(c) for c in chunks(data))
+    pcm = streamed + d.end()
+    assert d.error is None and abs(audio.duration(pcm) - audio.duration(PCM)) < 0.2
+    if name != "m4a":  # an MP4 whose index comes last can only be read whole, at the end
+        assert audio.duration(streamed) > audio.duration(pcm) - 2.0  # the rest came while it streamed
+    assert raw is not None or sniff(data[:12]) is not None
+
+
+def test_bytes_that_are_not_audio_are_an_error_not_words():
+    d = decoder(None)
+    assert d.feed(random.Random(1).randbytes(3000)) == b"" and d.end() == b"" and d.error
+    d = decoder(None)  # a container's magic, then garbage
+    assert d.feed(b"OggS" + random.Random(2).randbytes(3000)) + d.end() == b"" and d.error
+
+
+@pytest.fixture(scope="module")
+def listen():
+    with serving() as (port, _):
+        yield f"ws://127.0.0.1:{port}/v1/listen"
+
+
+async def finals_over(url: str, data_chunks: list[bytes], query: dict) -> tuple[str, int | None]:
+    heard = []
+    async with websockets.connect(f"{url}?{urllib.parse.urlencode({'language': 'ko', **query})}",
+                                  additional_headers={"Authorization": f"Token {TOKEN}"}) as ws:
+        for piece in data_chunks:
+            await ws.send(piece)
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        with contextlib.suppress(websockets.exceptions.ConnectionClosedError):  # a 1008 is told by its code
+            async for message in ws:
+                m = json.loads(message)
+                if m.get("type") == "Results" and m["is_final"]:
+                    heard.append(m["channel"]["alternatives"][0]["transcript"])
+    return " ".join(heard), ws.close_code
+
+
+async def test_v1_listen_hears_each_format_as_it_hears_pcm16(listen):
+    pcm16, _ = await finals_over(listen, chunks(PCM, sample_bytes=2),
+                                 {"encoding": "linear16", "sample_rate": 16000})
+    baseline = corpus_cer([REFERENCE], [pcm16])
+    for name, (_, _, rate, _, encoding) in FORMATS.items():
+        query = {"encoding": encoding, "sample_rate": rate} if encoding else {}  # containers: no encoding, as browsers send
+        heard, code = await finals_over(listen, chunks(encoded(name), seed=len(name)), query)
+        assert code == 1000 and corpus_cer([REFERENCE], [heard]) <= baseline + 0.02, (name, heard, pcm16)
+    heard, code = await finals_over(listen, chunks(random.Random(3).randbytes(12000)), {})
+    assert heard == "" and code == 1008  # Deepgram's DATA-0000: not audio, no words
+
+
+async def test_an_encoding_the_server_cannot_read_is_refused_at_the_handshake(listen):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        await finals_over(listen, [], {"encoding": "speex"})
+    body = json.loads(refused.value.response.body)
+    assert refused.value.response.status_code == 400 and "encoding" in body["err_msg"]
+
+
+RECORDER = """async ([url, key, seconds]) => {
+  // what Deepgram's own browser examples do: MediaRecorder's WebM/Opus chunks, straight to /v1/listen
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const ws = new WebSocket(url, ["token", key]);
+  const finals = [];
+  const done = new Promise((resolve) => {
+    ws.onmessage = ({ data }) => {
+      const m = JSON.parse(data);
+      if (m.type === "Results" && m.is_final) finals.push(m.channel.alternatives[0].transcript);
+      if (m.type === "Metadata") resolve();
+    };
+    ws.onclose = () => resolve();
+  });
+  await new Promise((resolve) => { ws.onopen = resolve; });
+  const recorder = new MediaRecorder(stream, { mimeType: "audio/webm;codecs=opus" });
+  recorder.ondataavailable = (e) => { if (e.data.size) ws.send(e.data); };
+  recorder.start(250);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  recorder.stop();
+  await stopped;
+  await new Promise((resolve) => setTimeout(resolve, 100));  // the last dataavailable is sent
+  ws.send(JSON.stringify({ type: "CloseStream" }));
+  await done;
+  return { finals, mime: recorder.mimeType };
+}"""
+
+
+def test_a_browser_media_recorder_streams_webm_opus_to_v1_listen(listen, tmp_path):
+    from .lab import CHROMIUM, chromium_page, fake_microphone_wav
+
+    if not __import__("os").path.exists(CHROMIUM):
+        pytest.skip("needs Chromium (.ci/run installs it)")
+    path, reference = KO_CLIPS[7]
+    wav = fake_microphone_wav(path, tmp_path / "mic.wav")
+    http = listen.replace("ws://", "http://").replace("/v1/listen", "/health")
+    with chromium_page(wav) as page:
+        page.goto(http)  # the service's own origin
+        got = page.evaluate(RECORDER, [listen + "?language=ko&punctuate=true", TOKEN,
+                                       audio.duration(audio.load_pcm16(path)) + 3])
+    assert "webm" in got["mime"] and corpus_cer([reference], [" ".join(got["finals"])]) <= 0.15, got
