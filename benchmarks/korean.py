@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -57,9 +58,10 @@ async def run(pcm: bytes, engine: str, model: str | None, realtime: bool) -> dic
             pending = None
     first_interim = next((t - e.start for t, e in events if isinstance(e, (Interim, Final)) and e.text), None)
     final_lag = [t - e.end for t, e in events if isinstance(e, Final) and e.speech_final and e.text]
+    interim_lag = [t - e.end for t, e in events if isinstance(e, Interim) and e.text]  # the words' audio → shown
     words = [w for f in finals for w in f.words]
     return {"final": " ".join(f.text for f in finals), "interim": " ".join(last_interims), "words": words,
-            "first": first_interim, "final_lag": final_lag, "elapsed": time.monotonic() - t0}
+            "first": first_interim, "final_lag": final_lag, "interim_lag": interim_lag, "elapsed": time.monotonic() - t0}
 
 
 def main() -> None:
@@ -97,10 +99,14 @@ def main() -> None:
         firsts = [r["first"] for r in results if r["first"] is not None]
         lags = sorted(x for r in results for x in r["final_lag"])
         p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
+        interim_lags = [x for r in results for x in r["interim_lag"]]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{spec:14} final CER {final_cer:.3f}  last-interim CER {interim_cer:.3f}  "
               f"first text p50 {statistics.median(firsts) if firsts else float('nan'):.2f} s  "
+              f"interim lag p50 {statistics.median(interim_lags) if interim_lags else float('nan'):.2f} s  "
               f"final lag p50 {statistics.median(lags) if lags else float('nan'):.2f} s / p95 {p95:.2f} s  "
-              f"CPU {cpu / seconds / args.streams:.2f} s per audio s per stream  confidence AUROC {auroc(confidence, right):.3f}")
+              f"CPU {cpu / seconds / args.streams:.2f} s per audio s per stream  peak RSS {rss:.0f} MB  "
+              f"confidence AUROC {auroc(confidence, right):.3f}")
 
 
 if __name__ == "__main__":

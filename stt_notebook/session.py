@@ -109,8 +109,8 @@ class Session:
             self._jsonl = open(self.record_events, "a", encoding="utf-8")
         self._stream = engine.stream(self.config)
         self._level = await asyncio.to_thread(LevelStage, self.config.auto_gain and engine.capabilities.auto_gain)  # quiet speech raised
-        text = TextStage(self.config, self.engine_name, engine.capabilities)  # written Korean, Deepgram's text options
-        self._reader = asyncio.get_running_loop().create_task(self._read(self._stream, text))
+        self._text = TextStage(self.config, self.engine_name, engine.capabilities)  # written Korean, Deepgram's text options
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._stream))
 
     async def send(self, pcm: bytes) -> None:
         """Feed PCM16 16 kHz mono audio; waits while the engine is behind."""
@@ -121,6 +121,17 @@ class Session:
         if self._wav is not None:
             self._wav.buffer_write(pcm, dtype="int16")  # what was received, not what was raised
         self.audio_seconds += audio.duration(pcm)
+
+    async def configure(self, **options: Any) -> StreamConfig:
+        """Change options mid-stream (Deepgram's Configure: keyterm, numerals, smart_format, …): the
+        engine takes them for the audio sent after this, the text stage for the events after this.
+        Raises ConfigError for a bad option; returns the new config."""
+        config = self.config.with_options(**options)
+        if self._stream is not None:
+            await self._stream.configure(config)
+            self._text = TextStage(config, self.engine_name, self._text.caps)
+        self.config = config
+        return config
 
     async def finalize(self) -> None:
         """Flush buffered audio as finals; the session stays open."""
@@ -183,9 +194,10 @@ class Session:
         return self.transcript
 
     # -- fan-out --
-    async def _read(self, stream: EngineStream, text: TextStage) -> None:
+    async def _read(self, stream: EngineStream) -> None:
         try:
             async for event in stream:
+                text = self._text  # read per event: a configure() changes what follows
                 if (loading := text.waits_for(event)) is not None:
                     await asyncio.wrap_future(loading)  # the Korean spacer, on a cold start: later events queue
                 self._publish(text.apply(event))

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from stt_notebook import Session, StreamConfig, audio
 from stt_notebook.errors import ErrorCode
 from stt_notebook.events import Error, Final
-from stt_notebook.wire.commands import DRAIN, Audio, Close, Finalize, KeepAlive, ProtocolError, Start, Stop
-from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Stopped, offered_session
+from stt_notebook.wire.commands import DRAIN, Audio, Close, Configure, Finalize, KeepAlive, ProtocolError, Start, Stop
+from stt_notebook.wire.driver import Closing, Configured, Driver, Host, Limits, Stopped, offered_session
 from stt_notebook.wire.stt_ws import parse_frame
 from stt_notebook.wire.listen import CLOSE, ListenCodec
 from stt_notebook.widget.messages import Hello
@@ -181,3 +181,33 @@ def test_listen_audio_is_resampled_to_16k_mono_and_close_stream_keeps_the_tail()
     got += tail[0].pcm
     assert abs(len(got) - 32000) <= 64 and isinstance(tail[-1], Stop)
     assert codec.commands(b"\x00" * 3) == [Close("bad_audio")] and CLOSE["bad_audio"] == (1008, "DATA-0000")
+
+
+def test_listen_configure_is_deepgrams_with_its_failure_codes():
+    nova3 = ListenCodec(StreamConfig(language="en", model="nova-3"), "id")
+    assert nova3.commands(json.dumps({"type": "Configure", "keyterms": ["flour"], "features": {"numerals": True}})) == [
+        Configure((("keyterm", ("flour",)), ("numerals", True)))]
+    assert nova3.config.keyterm == ("flour",) and nova3.config.numerals
+    refused = {
+        json.dumps({"type": "Configure", "keyterms": ["word"] * 501}): "CONFIGURE_KEYTERM_LIMIT_EXCEEDED",
+        json.dumps({"type": "Configure", "keyterms": "flour"}): "CONFIGURE_INTERNAL_ERROR",
+        json.dumps({"type": "Configure", "features": {"language": True}}): "CONFIGURE_INTERNAL_ERROR",
+        json.dumps({"type": "Configure", "features": {"numerals": "yes"}}): "CONFIGURE_INTERNAL_ERROR",
+    }
+    for frame, code in refused.items():
+        [error] = nova3.commands(frame)
+        assert isinstance(error, ProtocolError) and error.code == code
+        assert nova3.render(Error(error.code, error.message)) == [
+            {"type": "ConfigureFailure", "request_id": "id", "code": code, "description": error.message}]
+    [error] = ListenCodec(StreamConfig(language="en"), "id").commands(json.dumps({"type": "Configure", "keyterms": ["x"]}))
+    assert error.code == "CONFIGURE_KEYTERMS_NOT_SUPPORTED"  # nova-2: Deepgram takes mid-stream keyterms on Nova-3 only
+    assert nova3.render(Configured({"keyterm": ("flour",)})) == [
+        {"type": "ConfigureSuccess", "request_id": "id", "keyterms": ["flour"]}]
+
+
+def test_ws_stt_configure_changes_only_what_may_change_mid_stream():
+    assert parse_frame(json.dumps({"type": "configure", "config": {"numerals": True, "keyterm": ["안철수"]}})) == Configure(
+        (("numerals", True), ("keyterm", ("안철수",))))
+    for config in ({"language": "en"}, {"numerals": "yes"}, {}, [1]):
+        error = parse_frame(json.dumps({"type": "configure", "config": config}))
+        assert isinstance(error, ProtocolError) and error.code == ErrorCode.INVALID_CONFIG

@@ -4,7 +4,6 @@ user's cache, checked against its hash, and the language → engine choice it ma
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import pytest
 

@@ -173,6 +173,59 @@ async def test_deepgrams_own_sdk_reads_v1_listen(service):
     assert kinds[-1] == "ListenV1Metadata"  # sent faster than real time: finals (interims are for live pace)
 
 
+async def test_deepgrams_sdk_changes_keyterms_mid_stream_with_configure(service):
+    """SDK 7.17's send_configure, between two sentences: the second has a word tiny.en mishears
+    ("flour", heard as "flower"), heard right only after the Configure; an over-long keyterm list
+    gets Deepgram's ConfigureFailure and the stream goes on."""
+    from deepgram import AsyncDeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+    from deepgram.listen.v1.types import ListenV1Configure
+
+    from .conftest import EN_CLIPS
+
+    http, ws = f"http://127.0.0.1:{service['port']}", f"ws://127.0.0.1:{service['port']}"
+    client = AsyncDeepgramClient(api_key=TOKEN, environment=DeepgramClientEnvironment(
+        base=http, production=ws, agent=ws, agent_rest=http))
+    pause = bytes(2 * 2 * audio.SAMPLE_RATE)  # 2 s of silence: each sentence is its own utterance
+    first, flour = (audio.load_pcm16(next(p for p, _ in EN_CLIPS if p.name == name)) + pause
+                    for name in ("1089-134686-0001.flac", "1089-134686-0000.flac"))  # "…flour-fattened sauce"
+
+    async def stream(*configures: list[str]) -> list:
+        got: list = []
+        async with client.listen.v1.connect(model="nova-3", language="en", encoding="linear16", sample_rate=16000,
+                                            punctuate="true") as socket:
+            async def receive() -> None:
+                async for message in socket:
+                    got.append(message)
+
+            receiving = asyncio.create_task(receive())
+            for frame in audio.frames(first, 100):
+                await socket.send_media(frame)
+            while not any(type(m).__name__ == "ListenV1Results" and m.is_final for m in got):  # mid-stream
+                await asyncio.sleep(0.05)
+            for keyterms in configures:
+                await socket.send_configure(ListenV1Configure(keyterms=keyterms))
+            for frame in audio.frames(flour, 100):
+                await socket.send_media(frame)
+            await socket.send_close_stream()
+            await asyncio.wait_for(receiving, 120)
+        return got
+
+    def heard(messages) -> list[str]:
+        return " ".join(m.channel.alternatives[0].transcript for m in messages
+                        if type(m).__name__ == "ListenV1Results" and m.is_final).lower().replace("-", " ").split()
+
+    plain = await stream()
+    configured = await stream(["flour"], ["word"] * 501)
+    kinds = [type(m).__name__ for m in configured]
+    assert kinds.count("ListenV1ConfigureSuccess") == 1 and kinds.count("ListenV1ConfigureFailure") == 1, kinds
+    success = configured[kinds.index("ListenV1ConfigureSuccess")]
+    failure = configured[kinds.index("ListenV1ConfigureFailure")]
+    assert success.keyterms == ["flour"] and failure.code == "CONFIGURE_KEYTERM_LIMIT_EXCEEDED"
+    assert "flower" in heard(plain) and "flour" not in heard(plain)
+    assert "flour" in heard(configured) and kinds[-1] == "ListenV1Metadata"  # the stream went on
+
+
 async def test_sigterm_mid_stream_finalizes_then_closes_1001_and_logs_the_session():
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)[: 4 * 32000]

@@ -56,6 +56,9 @@ class EngineStream(abc.ABC):
         """Stop without flushing (the client vanished)."""
         await self.close()
 
+    async def configure(self, config: StreamConfig) -> None:
+        """Options changed mid-stream (Deepgram's Configure): they apply to the audio sent after this."""
+
     async def __aenter__(self) -> "EngineStream":
         return self
 
@@ -186,6 +189,9 @@ class ThreadedStream(EngineStream):
     @abc.abstractmethod
     def _flush(self, final: bool) -> list[Event]: ...
 
+    def _configured(self) -> None:
+        """``self.config`` changed mid-stream: take up what the engine reads from it."""
+
     # -- public async API --
     @property
     def stream_time(self) -> float:
@@ -219,6 +225,11 @@ class ThreadedStream(EngineStream):
     async def finalize(self) -> None:
         if not self._closing:
             self._items.append(_FINALIZE)
+            self._wake.set()
+
+    async def configure(self, config: StreamConfig) -> None:
+        if not self._closing:
+            self._items.append(config)  # taken in order: the audio before it is decoded as it was
             self._wake.set()
 
     async def close(self) -> None:
@@ -282,6 +293,10 @@ class ThreadedStream(EngineStream):
                     self._emit(events)
                     continue
                 self._items.popleft()
+                if isinstance(head, StreamConfig):
+                    self.config = head
+                    await loop.run_in_executor(executor, self._configured)
+                    continue
                 final = head is _CLOSE
                 self._emit(await loop.run_in_executor(executor, self._flush, final))
                 if final:

@@ -204,11 +204,14 @@ class WhisperStream(ThreadedStream):
         self._decoded_to = float("-inf")  # stream seconds: the window's end at the last interim decode
         self._said: collections.deque[Word] = collections.deque(maxlen=PROMPT_WORDS)  # finalized words
         self._last_decode: tuple[_DecodeKey, list[Word]] | None = None  # the last decode and its words
+        super().__init__(config)
+        self._configured()
+
+    def _configured(self) -> None:
         # keyterm / keywords (Deepgram's "word:boost" form): faster-whisper's hotwords
-        terms = [k.rsplit(":", 1)[0] for k in (*config.keyterm, *config.keywords)]
+        terms = [k.rsplit(":", 1)[0] for k in (*self.config.keyterm, *self.config.keywords)]
         self._hotwords = " ".join(t for t in terms if t.strip()) or None
         self._hotword_tokens = self._count_tokens(self._hotwords)
-        super().__init__(config)
 
     # -- the worker-thread side --
     def _accept(self, pcm: bytes) -> list[Event]:
@@ -323,7 +326,9 @@ class WhisperStream(ThreadedStream):
             return []
         # context is only text whose audio is gone: prompting with words the audio still holds
         # makes Whisper skip them and the words after them ("reigned in his soul" → "rained soul")
-        prompt = join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
+        # keyterms outweigh it: Whisper heeds the text nearest the audio, and a prompt after the
+        # hotwords drowned them ("flour" heard as "flower" after any earlier sentence, tests/test_service.py)
+        prompt = None if self._hotwords else join_words([w for w in self._said if w.end <= self._window_start + 0.05]) or None
         key = _DecodeKey(self._window_start, len(audio), prompt, speech_end)
         if self._last_decode is None or self._last_decode[0] != key:
             self._last_decode = key, self._recognize(audio, prompt, speech_end)

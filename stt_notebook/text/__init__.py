@@ -81,7 +81,7 @@ class TextStage:
 
     def __init__(self, config: StreamConfig, engine: str, caps: Capabilities | None = None):
         self.config = config
-        caps = caps or capabilities(engine)
+        caps = self.caps = caps or capabilities(engine)
         self.active = not caps.all_options  # Deepgram applies its own options
         self.korean = config.base_language == "ko" and caps.hears_words
         self.numerals = config.numerals or config.smart_format

@@ -34,7 +34,7 @@ from ..events import Error, Event
 from ..session import Session, source_frames
 from ..transcript import LOW_CONFIDENCE, Transcript
 from ..wire.commands import Audio, ProtocolError, Start, Stop
-from ..wire.driver import Closing, Driver, Host, Limits, Outcome, Started, Stopped
+from ..wire.driver import Closing, Configured, Driver, Host, Limits, Outcome, Started, Stopped
 from .html import static_view
 from .messages import Hello, Outbox, commands, snapshot
 
@@ -349,7 +349,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         elif isinstance(outcome, Stopped):
             if outcome.transcript is self.transcript:  # not a Stop that found no session
                 self._finish(outcome.audio_seconds)
-        elif not isinstance(outcome, Closing):
+        elif not isinstance(outcome, (Closing, Configured)):
             if not (self.transcript.events and self.transcript.events[-1] is outcome):
                 self.transcript.add(outcome)  # the driver's own (a bad frame, a failed start); the session adds its events
             self._show(outcome)

@@ -71,8 +71,15 @@ class ProtocolError:
         return to_wire(Error(self.code, self.message, details=self.details))
 
 
+@dataclass(frozen=True)
+class Configure:
+    """Change stream options mid-stream (Deepgram's Configure): the audio after it is heard with them."""
+
+    options: tuple[tuple[str, Any], ...]
+
+
 DRAIN = Close("drain", "server shutting down")
-Command = Union[Start, Audio, Finalize, KeepAlive, Stop, ProtocolError, Close]
+Command = Union[Start, Audio, Finalize, KeepAlive, Stop, ProtocolError, Close, Configure]
 
 
 def too_large(size: int, max_bytes: int) -> ProtocolError:

@@ -13,6 +13,7 @@ and its finals sent before the connection closes 1001). It does no I/O: ``emit``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ..errors import ErrorCode, ModelNotFoundError, STTError, UnknownEngineError
 from ..events import Error, Event
 from ..session import Session
 from ..transcript import Transcript
-from .commands import DRAIN, Audio, Close, Command, Finalize, ProtocolError, Start, Stop
+from .commands import DRAIN, Audio, Close, Command, Configure, Finalize, ProtocolError, Start, Stop
 
 if TYPE_CHECKING:
     from ..engines import Choice
@@ -56,7 +57,14 @@ class Closing:
     message: str = ""
 
 
-Outcome = Union[Event, Started, Stopped, Closing]
+@dataclass(frozen=True)
+class Configured:
+    """A Configure was taken: these options hold from the audio after it."""
+
+    options: dict
+
+
+Outcome = Union[Event, Started, Stopped, Closing, Configured]
 
 
 @dataclass
@@ -211,6 +219,17 @@ class Driver:
         elif isinstance(command, Finalize):
             if self.session is not None:
                 await self.session.finalize()
+        elif isinstance(command, Configure):
+            options = dict(command.options)
+            try:
+                if self.session is not None:
+                    await self.session.configure(**options)
+                config = self._last_start.config.with_options(**options)  # and any session started later
+                self._last_start = dataclasses.replace(self._last_start, config=config)
+            except STTError as e:
+                self.emit(Error(e.code, str(e)))
+            else:
+                self.emit(Configured(options))
         elif isinstance(command, Stop):
             await self._stop()
             if self.one_session:

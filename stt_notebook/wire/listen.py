@@ -1,11 +1,12 @@
 """The Deepgram ``/v1/listen`` wire as the driver sees it: client frames → commands (binary audio
-resampled and downmixed to 16 kHz mono, Finalize, KeepAlive, CloseStream), and the driver's
-outcomes → Deepgram's messages and close codes. Pure: no I/O."""
+in any of Deepgram's encodings decoded to 16 kHz mono by ``incoming``, Finalize, KeepAlive,
+Configure, CloseStream), and the driver's outcomes → Deepgram's messages and close codes."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 from typing import Any, Mapping
 
 from .. import incoming
@@ -15,13 +16,16 @@ from ..events import Error
 from ..deepgram.protocol import NET0001, config_from_query, event_message, metadata_message
 from ..engines import choose, get_engine
 from .auth import header_token, secret_matches
-from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Finalize, KeepAlive, ProtocolError, Stop, is_utf8,
-                       too_large)
-from .driver import Closing, Outcome, Started, Stopped
+from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Configure, Finalize, KeepAlive, ProtocolError, Stop,
+                       is_utf8, too_large)
+from .driver import Closing, Configured, Outcome, Started, Stopped
 
 CLOSE = {"stopped": (1000, ""), "drain": (1001, "server shutting down"), "idle": (1011, NET0001),
          "bad_audio": (1008, "DATA-0000"), "failed": (1011, "NET-0000")}
 VARIANTS = {ErrorCode.INVALID_JSON: "SchemaError"}  # Deepgram's name for the same mistake
+MAX_KEYTERM_TOKENS = 500  # Deepgram's limit, for the query's keyterms and each Configure
+# what a Configure's "features" may turn on or off: the formatting options
+FEATURES = frozenset({"numerals", "smart_format", "punctuate", "profanity_filter", "dictation", "filler_words"})
 
 
 def authorized(headers: Mapping[str, str], key: str | None, query_token: str | None = None) -> tuple[bool, str | None]:
@@ -77,9 +81,12 @@ class ListenCodec:
         if not is_utf8(frame):
             return [ProtocolError(ErrorCode.INVALID_JSON, "Text messages must be UTF-8 JSON; it was ignored.")]
         try:
-            kind = json.loads(frame).get("type")
+            message = json.loads(frame)
+            kind = message.get("type")
         except (ValueError, AttributeError, RecursionError):  # malformed: say so, keep the stream
             return [ProtocolError(ErrorCode.INVALID_JSON, "Could not parse a text message as JSON; it was ignored.")]
+        if kind == "Configure":
+            return [self._configure(message)]
         if kind == "Finalize":
             return [Finalize()]
         if kind == "CloseStream":
@@ -87,6 +94,35 @@ class ListenCodec:
         if kind == "KeepAlive":
             return [KeepAlive()]
         return []  # unknown types are ignored, as Deepgram does
+
+    def _configure(self, message: dict[str, Any]) -> Command:
+        """Deepgram's Configure: ``keyterms`` replaces the stream's keyterms (Nova-3 models), ``features``
+        turns formatting options on or off; refused with Deepgram's ConfigureFailure codes."""
+        keyterms, features = message.get("keyterms"), message.get("features")
+        options: dict[str, Any] = {}
+        if keyterms is not None:
+            if not isinstance(keyterms, list) or not all(isinstance(k, str) for k in keyterms):
+                return ProtocolError("CONFIGURE_INTERNAL_ERROR", "keyterms must be a list of strings.")
+            if not self.model.startswith("nova-3"):
+                return ProtocolError("CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                                     f"Mid-stream keyterms need a Nova-3 model; this stream's is {shown(self.model)}.")
+            tokens = len(re.findall(r"\w+|[^\w\s]", " ".join(keyterms)))
+            if tokens > MAX_KEYTERM_TOKENS:
+                return ProtocolError("CONFIGURE_KEYTERM_LIMIT_EXCEEDED",
+                                     f"The keyterms are {tokens} tokens; at most {MAX_KEYTERM_TOKENS} are allowed.")
+            options["keyterm"] = tuple(keyterms)
+        if features is not None:
+            if not isinstance(features, dict) or not all(isinstance(v, bool) for v in features.values()):
+                return ProtocolError("CONFIGURE_INTERNAL_ERROR", "features must map feature names to true or false.")
+            unknown = sorted(set(features) - FEATURES)
+            if unknown:
+                return ProtocolError("CONFIGURE_INTERNAL_ERROR", f"Unknown feature {shown(unknown[0])}.")
+            options.update(features)
+        try:
+            self.config = self.config.with_options(**options)
+        except ConfigError as e:
+            return ProtocolError("CONFIGURE_INTERNAL_ERROR", str(e))
+        return Configure(tuple(options.items()))
 
     def _closing(self) -> list[Command]:
         if self._audio.error:
@@ -107,6 +143,12 @@ class ListenCodec:
                                      created.replace("+00:00", "Z"))]
         if isinstance(outcome, (Started, Closing)):
             return []
+        if isinstance(outcome, Configured):
+            success = {"type": "ConfigureSuccess", "request_id": self.request_id}
+            return [{**success, "keyterms": list(outcome.options["keyterm"])} if "keyterm" in outcome.options else success]
+        if isinstance(outcome, Error) and outcome.code.startswith("CONFIGURE_"):
+            return [{"type": "ConfigureFailure", "request_id": self.request_id, "code": outcome.code,
+                     "description": outcome.message}]
         if isinstance(outcome, Error) and outcome.code in VARIANTS:
             return [{"type": "Error", "variant": VARIANTS[outcome.code], "description": outcome.message,
                      "message": outcome.message}]

@@ -17,9 +17,9 @@ from typing import Any
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import ConfigError, ErrorCode
 from ..events import Error, to_wire
-from .commands import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Command, ProtocolError, Start, Stop, is_utf8, pcm_or_error,
+from .commands import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Command, Configure, ProtocolError, Start, Stop, is_utf8, pcm_or_error,
                        too_large)
-from .driver import Closing, Outcome, Started, Stopped
+from .driver import Closing, Configured, Outcome, Started, Stopped
 
 ENGINE_KEYS = ("engine", "model")
 
@@ -51,8 +51,29 @@ def parse_frame(frame: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) ->
         return parse_audio_data(message, max_bytes)
     if kind == "stop_transcription":
         return Stop()
+    if kind == "configure":
+        return parse_configure(message.get("config"))
     return ProtocolError(ErrorCode.INVALID_MESSAGE, "Unknown message type.",  # never the client's text back
-                         {"expected": ["start_transcription", "audio_data", "stop_transcription"]})
+                         {"expected": ["start_transcription", "audio_data", "configure", "stop_transcription"]})
+
+
+# what may change mid-stream, from the next utterance on (the engine, language and audio format may not)
+MID_STREAM = frozenset({"keyterm", "keywords", "numerals", "smart_format", "punctuate", "replace", "search",
+                        "profanity_filter", "dictation", "filler_words"})
+
+
+def parse_configure(config: Any) -> Command:
+    """``configure.config`` → the options to change (checked as a start's are)."""
+    if not isinstance(config, dict) or not config or not set(config) <= MID_STREAM:
+        return ProtocolError(ErrorCode.INVALID_CONFIG, "'config' must name options that may change mid-stream.",
+                             {"options": sorted(MID_STREAM)})
+    try:
+        StreamConfig.from_options(**config)
+    except ConfigError as e:
+        return ProtocolError(e.code, str(e))
+    except (TypeError, ValueError, OverflowError) as e:
+        return ProtocolError(ErrorCode.INVALID_CONFIG, f"Invalid config ({type(e).__name__}).")
+    return Configure(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in config.items()))
 
 
 def parse_audio_data(message: dict[str, Any], max_bytes: int) -> Command:
@@ -116,6 +137,9 @@ def render(outcome: Outcome) -> list[dict[str, Any]]:
         return [summary_frame(len(t), len(t.words), outcome.audio_seconds, t.text)]
     if isinstance(outcome, Started):
         return []
+    if isinstance(outcome, Configured):
+        return [{"type": "configured", "config": {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in outcome.options.items()}}]
     if isinstance(outcome, Closing):
         if outcome.why == "idle":
             return [to_wire(Error(ErrorCode.IDLE_TIMEOUT, outcome.message))]
