@@ -119,3 +119,14 @@ def test_close_codes_map_to_codes():
                              "See https://dpgr.am/net0001")
     assert idle.code == "UPSTREAM_ERROR" and "NET-0001" in idle.message
     assert close_error(1011, "See https://dpgr.am/net0000").code == "UPSTREAM_ERROR"
+
+
+def test_detect_language_and_diarize_model_as_deepgram_means_them():
+    from stt_notebook.deepgram.protocol import config_from_query, results_message
+
+    config = config_from_query([("detect_language", "true"), ("language", "ko"), ("diarize_model", "latest"),
+                                ("encoding", "linear16")])
+    assert config.language == "multi" and config.diarize  # diarize is then reported by name where unsupported
+    heard = results_message(Final("안녕하세요", 0.9, 0.0, 1.0, language="ko"), "id", "nova-3")
+    assert heard["channel"]["detected_language"] == "ko" and heard["channel"]["alternatives"][0]["languages"] == ["ko"]
+    assert "detected_language" not in results_message(Final("hi", 0.9, 0.0, 1.0), "id", "nova-3")["channel"]

@@ -157,7 +157,7 @@ def close_error(code: int, reason: str = "") -> Error | None:
 _INT_OPTIONS = {"sample_rate", "channels", "utterance_end_ms"}
 _LIST_OPTIONS = {f.name for f in fields(StreamConfig) if f.type in ("tuple[str, ...]",)}
 _IGNORED = {"version", "callback", "callback_method", "tier", "alternatives", "diarize_version",
-            "vad_turnoff", "log_data", "diarize_model", "token"}  # token: the handshake read it
+            "vad_turnoff", "log_data", "token"}  # token: the handshake read it
 
 
 def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
@@ -166,8 +166,15 @@ def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
     options: dict[str, Any] = {}
     lists: dict[str, list[str]] = {}
     extra: dict[str, str] = {}
+    detect = False
     for name, value in pairs:
         if name in _IGNORED:
+            continue
+        if name == "detect_language":  # Deepgram: the language found per utterance, as language=multi
+            detect = value.lower() == "true"
+            continue
+        if name == "diarize_model":  # Deepgram's newer name for asking for speakers
+            options["diarize"] = True
             continue
         if name == "extra":
             key, _, val = value.partition(":")
@@ -190,6 +197,8 @@ def config_from_query(pairs: list[tuple[str, str]]) -> StreamConfig:
         options.setdefault(name, False)
     options.setdefault("utterance_end_ms", None)
     options.setdefault("language", "en")
+    if detect:
+        options["language"] = "multi"
     options.setdefault("encoding", None)  # none given: containerized audio, its format found from its bytes
     config = StreamConfig(**options, **{k: tuple(v) for k, v in lists.items()}, extra=extra)
     check_rules(config)
@@ -206,13 +215,18 @@ def _int(name: str, value: str) -> int:
 def results_message(event: Interim | Final, request_id: str, model: str, channels: int = 1) -> dict[str, Any]:
     """An Interim or Final as Deepgram's ``Results`` message (field order as observed on the wire)."""
     final = isinstance(event, Final)
+    language = getattr(event, "language", None)  # a Final's, where the engine found it (language=multi)
     words = [{"word": w.text, "start": w.start, "end": w.end, "confidence": w.confidence,
               **({"punctuated_word": w.punctuated} if w.punctuated else {}),
-              **({"speaker": w.speaker} if w.speaker is not None else {})} for w in event.words]
+              **({"speaker": w.speaker} if w.speaker is not None else {}),
+              **({"language": language} if language else {})} for w in event.words]
+    alternative = {"transcript": event.text, "confidence": event.confidence, "words": words,
+                   **({"languages": [language]} if language else {})}
     return {"type": "Results", "channel_index": [0, channels], "duration": round(event.end - event.start, 6),
             "start": event.start, "is_final": final, "speech_final": bool(final and event.speech_final),
-            "channel": {"alternatives": [{"transcript": event.text, "confidence": event.confidence, "words": words}],
-                        **({"search": [search_to_wire(r) for r in event.search]} if final and event.search else {})},
+            "channel": {"alternatives": [alternative],
+                        **({"search": [search_to_wire(r) for r in event.search]} if final and event.search else {}),
+                        **({"detected_language": language} if language else {})},
             "metadata": {"request_id": request_id, "model_info": {"name": model, "version": "stt-notebook", "arch": model},
                          "model_uuid": request_id},
             "from_finalize": bool(final and event.from_finalize)}
