@@ -37,6 +37,8 @@ _MAGIC: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
 )
 SNIFF_BYTES = 12
 CONTAINERS = tuple(name for name, _ in _MAGIC)
+# formats whose first bytes cannot be PCM by chance (raw MP3 and AAC frame syncs can)
+SELF_DESCRIBING = frozenset({"webm", "ogg", "wav", "flac", "mp4"})
 
 
 def sniff(head: bytes) -> str | None:

@@ -166,3 +166,27 @@ def test_a_browser_media_recorder_streams_webm_opus_to_v1_listen(listen, tmp_pat
         got = page.evaluate(RECORDER, [listen + "?language=ko&punctuate=true", TOKEN,
                                        audio.duration(audio.load_pcm16(path)) + 3])
     assert "webm" in got["mime"] and corpus_cer([reference], [" ".join(got["finals"])]) <= 0.15, got
+
+
+async def test_ws_stt_reads_a_container_from_its_bytes_and_raw_encodings_it_is_told(listen):
+    """The relay's wire too: WebM/Opus sent after a plain start (found from its first bytes), and
+    μ-law at 8 kHz named in the start; garbage after a container's start is a coded error."""
+    relay = listen.replace("/v1/listen", f"/ws/stt?token={TOKEN}")
+
+    async def over_relay(config: dict, pieces: list[bytes]) -> tuple[str, list[str]]:
+        async with websockets.connect(relay) as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {"language": "ko", **config}}))
+            for piece in pieces:
+                await ws.send(piece)
+            await ws.send(json.dumps({"type": "stop_transcription"}))
+            frames = []
+            while (frame := json.loads(await ws.recv()))["type"] != "transcription_stopped":
+                frames.append(frame)
+        return (" ".join(f["text"] for f in frames if f["type"] == "transcript_final"),
+                [f["code"] for f in frames if f["type"] == "error"])
+
+    for config, name in (({}, "webm-opus"), ({"encoding": "mulaw", "sample_rate": 8000}, "mulaw-8k")):
+        heard, errors = await over_relay(config, chunks(encoded(name)))
+        assert errors == [] and corpus_cer([REFERENCE], [heard]) <= 0.15, (name, heard)
+    heard, errors = await over_relay({"encoding": None}, chunks(random.Random(4).randbytes(9000)))
+    assert heard == "" and errors == ["AUDIO_FORMAT_ERROR"]

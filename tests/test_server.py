@@ -138,7 +138,7 @@ BAD_FRAMES = [
     ('{"type": "audio_data", "audio": "AAEC"}', "AUDIO_FORMAT_ERROR"),  # 3 bytes: odd
     (b"\x01\x02\x03", "AUDIO_FORMAT_ERROR"),
     (b"\x00" * (300 * 1024), "PAYLOAD_TOO_LARGE"),
-    ('{"type": "start_transcription", "config": {"sample_rate": 44100}}', "AUDIO_FORMAT_ERROR"),
+    ('{"type": "start_transcription", "config": {"encoding": "speex"}}', "INVALID_CONFIG"),
     ('{"type": "start_transcription", "config": {"engine": "nope"}}', "UNKNOWN_ENGINE"),
     ('{"type": "start_transcription", "config": {"language": "xx"}}', "UNSUPPORTED_LANGUAGE"),
     ('{"type": "start_transcription", "config": {"interim_result": true}}', "INVALID_CONFIG"),

@@ -108,12 +108,13 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.relay.connections.add(self)
         self.watch = jupyter_metrics().watch("ws/stt")  # in Jupyter's own /metrics
         self.driver = Driver(self.relay.host, self._tell)
+        self.codec = stt_ws.RelayCodec(self.relay.max_frame_bytes)
 
     def on_message(self, message: str | bytes) -> None:
         if self.driver is not None:  # parse (pure, cheap) and hand over: the driver takes it in order
-            command = stt_ws.parse_frame(message, self.relay.max_frame_bytes)
-            self.watch.received(command)
-            self.driver.receive(command)
+            for command in self.codec.commands(message):
+                self.watch.received(command)
+                self.driver.receive(command)
 
     def on_close(self) -> None:
         self.relay.connections.discard(self)

@@ -211,7 +211,7 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
                 return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
 
             await _pump(websocket, service.hosts["ws/stt"], watch, render,
-                        lambda message: [stt_ws.parse_frame(message, config.max_frame_bytes)])
+                        stt_ws.RelayCodec(config.max_frame_bytes).commands)
 
     async def listen_socket(websocket: WebSocket) -> None:
         with service.holding():

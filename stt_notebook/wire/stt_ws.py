@@ -14,6 +14,7 @@ import dataclasses
 import json
 from typing import Any
 
+from .. import incoming
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import ConfigError, ErrorCode
 from ..events import Error, to_wire
@@ -107,11 +108,6 @@ def parse_start(config: Any) -> Command:
             model is not None and (not isinstance(model, str) or not NAME.fullmatch(model))):
         return ProtocolError(ErrorCode.INVALID_CONFIG, "'engine' and 'model' must be names such as 'vosk' or "
                              "'tiny.en' (the server offers its engines and models; never a path).")
-    if (options.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE or options.get("channels", 1) != 1
-            or options.get("encoding", "linear16") != "linear16"):
-        return ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR,
-                             f"This relay takes PCM16 at {SAMPLE_RATE} Hz mono; resample before sending.",
-                             {"sample_rate": SAMPLE_RATE, "channels": 1, "encoding": "linear16"})
     try:
         stream_config = StreamConfig.from_options(model=model, **options)
     except ConfigError as e:
@@ -128,6 +124,59 @@ def summary_frame(utterances: int, words: int, audio_seconds: float, text: str) 
 
 
 CLOSE = {"idle": (1000, "idle timeout"), "drain": (1001, "server shutting down"), "stopped": (1000, "")}
+
+
+class RelayCodec:
+    """One ``/ws/stt`` connection's frames → commands. Binary audio is PCM16 16 kHz mono unless the
+    start named another ``encoding``, ``sample_rate`` or ``channels`` (Deepgram's names), gave
+    ``"encoding": null``, or the stream's first bytes are a container (WebM, Ogg, WAV, FLAC, MP4):
+    then ``incoming`` decodes it, and the session hears PCM16 16 kHz mono all the same."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+        self.max_bytes = max_bytes
+        self._config = StreamConfig()  # the last start's audio format: the next stream's too
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """A decoder for a new stream in the last start's format (None: PCM16 as sent)."""
+        c = self._config
+        pcm16 = c.encoding == "linear16" and c.sample_rate == SAMPLE_RATE and c.channels == 1
+        self._audio = None if pcm16 else incoming.decoder(c.encoding, c.sample_rate, c.channels)
+        self._sniffing = pcm16  # its first binary frame may be a container
+
+    def commands(self, frame: str | bytes) -> list[Command]:
+        """Never raises, whatever the frame."""
+        if isinstance(frame, (bytes, bytearray, memoryview)):
+            return self._audio_commands(bytes(frame))
+        command = parse_frame(frame, self.max_bytes)
+        if isinstance(command, Start):
+            self._config = command.config
+            self._fresh()
+            command = dataclasses.replace(command, config=command.config.with_options(
+                encoding="linear16", sample_rate=SAMPLE_RATE, channels=1))  # what the session hears
+        elif isinstance(command, Stop):
+            tail = b"" if self._audio is None or self._audio.error else self._audio.end()
+            self._fresh()
+            return [Audio(tail), command] if tail else [command]
+        return [command]
+
+    def _audio_commands(self, data: bytes) -> list[Command]:
+        if len(data) > self.max_bytes:
+            return [too_large(len(data), self.max_bytes)]
+        if self._sniffing:
+            self._sniffing = False
+            if incoming.sniff(data[:incoming.SNIFF_BYTES]) in incoming.SELF_DESCRIBING:
+                self._audio = incoming.decoder(None)
+        if self._audio is None:
+            return [pcm_or_error(data, self.max_bytes)]
+        if self._audio.error:
+            return []  # a stream that was not audio: told once, dropped until the next start
+        pcm = self._audio.feed(data)
+        if error := self._audio.error:
+            if isinstance(self._audio, incoming.RawDecoder):
+                self._audio.error = None  # one frame of broken samples: dropped, the stream goes on
+            return [ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The audio could not be read: {error}.")]
+        return [Audio(pcm)] if pcm else []
 
 
 def render(outcome: Outcome) -> list[dict[str, Any]]:
