@@ -17,6 +17,7 @@ capture start + the fixture's first loud 20 ms frame).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import audio  # noqa: E402
-from tests.conftest import EN_CLIPS, KO_CLIPS, TOKEN, run_jupyter_server  # noqa: E402
+from tests.conftest import EN_CLIPS, KO_CLIPS, TOKEN, corpus_cer, run_jupyter_server  # noqa: E402
 from tests.lab import FAKE_MIC_RATE, chromium_page, fake_microphone_wav, open_notebook, run_cell, write_notebook  # noqa: E402
 
 # Timestamps the page takes for itself: when getUserMedia resolved, and when text first showed.
@@ -60,14 +61,16 @@ def speech_onset(wav: Path) -> float:
     raise ValueError("no speech in the fixture")
 
 
-def one_kernel(clip: Path, language: str, delay: float, workdir: Path, ui: str = "lab") -> list[dict]:
+def one_kernel(clip: Path, language: str, delay: float, workdir: Path, ui: str = "lab",
+               transport: str = "pcm") -> list[dict]:
     """Two recordings in one fresh kernel; per recording, the page's own timings (seconds)."""
     wav = fake_microphone_wav(clip, workdir / "mic.wav", lead=1.0, tail=2.0)
     onset = speech_onset(wav)
     takes = []
     with run_jupyter_server(workdir, {}) as server:
         write_notebook(server["root"] / "first.ipynb",
-                       [f"from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language={language!r})\nw"])
+                       [f"from stt_notebook import LiveTranscriber\n"
+                        f"w = LiveTranscriber(language={language!r}, transport={transport!r})\nw"])
         with chromium_page(wav) as page:
             page.add_init_script(PAGE_CLOCK)
             open_notebook(page, {**server, "token": TOKEN}, "first.ipynb", ui)
@@ -86,6 +89,11 @@ def one_kernel(clip: Path, language: str, delay: float, workdir: Path, ui: str =
                 time.sleep(audio.duration(audio.load_pcm16(wav)) + 1.0)  # the clip plays out
                 page.get_by_role("button", name="Stop recording").click()
                 page.get_by_role("status").filter(has_text="idle").wait_for(timeout=60_000)
+                takes[-1]["bytes_per_second"] = page.evaluate(
+                    "() => Math.max(...[...globalThis.__sttNotebook.values()].map((s) => s.sentBytes))") / (
+                    (page.evaluate("() => performance.now()") - capture) / 1000)
+                takes[-1]["text"] = page.get_by_role("log").inner_text()
+                page.evaluate("() => { for (const s of globalThis.__sttNotebook.values()) s.sentBytes = 0; }")
                 page.evaluate("() => { for (const s of globalThis.__sttNotebook.values()) { s.finals = []; s.interim = null; } }")
                 # the next take needs an empty view to see its own first text: reload the cell's view state
                 page.evaluate("() => document.querySelectorAll('[role=\"log\"]').forEach((el) => el.replaceChildren())")
@@ -98,20 +106,26 @@ def main() -> None:
     parser.add_argument("--language", default="ko", choices=("ko", "en"))
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between the button showing and the click")
     parser.add_argument("--ui", default="lab", choices=("lab", "notebook"), help="JupyterLab or Notebook 7")
+    parser.add_argument("--transports", default="pcm", help="pcm, opus or both (pcm,opus): compared in one run")
     args = parser.parse_args()
-    clip = (KO_CLIPS[7] if args.language == "ko" else EN_CLIPS[7])[0]
-    results = []
-    for _ in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(one_kernel(clip, args.language, args.delay, Path(tmp), args.ui))
-    print(f"first words in the cell ({'JupyterLab' if args.ui == 'lab' else 'Notebook 7'}, {args.language}, {clip.name}, fake microphone at {FAKE_MIC_RATE} Hz, "
-          f"click {args.delay:g} s after the button shows, {args.runs} fresh kernels)")
-    for take, name in enumerate(("first recording (cold kernel)", "second recording (warm)")):
-        click = [r[take]["click_to_text"] for r in results]
-        speech = [r[take]["speech_to_text"] for r in results]
-        print(f"  {name}: click → first text median {statistics.median(click):.2f} s "
-              f"(runs: {', '.join(f'{x:.2f}' for x in click)}); speech start → first text median "
-              f"{statistics.median(speech):.2f} s (runs: {', '.join(f'{x:.2f}' for x in speech)})")
+    clip, reference = KO_CLIPS[7] if args.language == "ko" else EN_CLIPS[7]
+    for transport in args.transports.split(","):
+        results = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(one_kernel(clip, args.language, args.delay, Path(tmp), args.ui, transport))
+        print(f"first words in the cell ({'JupyterLab' if args.ui == 'lab' else 'Notebook 7'}, transport={transport}, "
+              f"{args.language}, {clip.name}, fake microphone at {FAKE_MIC_RATE} Hz, "
+              f"click {args.delay:g} s after the button shows, {args.runs} fresh kernels)")
+        for take, name in enumerate(("first recording (cold kernel)", "second recording (warm)")):
+            click = [r[take]["click_to_text"] for r in results]
+            speech = [r[take]["speech_to_text"] for r in results]
+            sent = statistics.median(r[take]["bytes_per_second"] for r in results)
+            cer = corpus_cer([reference] * len(results), [re.sub(r"\b\d+\.\ds", "", r[take]["text"]) for r in results])
+            print(f"  {name}: click → first text median {statistics.median(click):.2f} s "
+                  f"(runs: {', '.join(f'{x:.2f}' for x in click)}); speech start → first text median "
+                  f"{statistics.median(speech):.2f} s (runs: {', '.join(f'{x:.2f}' for x in speech)}); "
+                  f"{sent / 1000:.1f} kB/s sent; CER {cer:.3f}")
 
 
 if __name__ == "__main__":

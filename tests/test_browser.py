@@ -235,3 +235,25 @@ def test_the_view_reads_in_jupyterlabs_dark_theme(lab):
     finally:
         request.data = json.dumps({"raw": json.dumps({"theme": "JupyterLab Light"})}).encode()
         urllib.request.urlopen(request).close()
+
+
+def test_opus_transport_sends_an_eighth_of_the_bytes_and_gets_the_words(lab):
+    """LiveTranscriber(transport="opus"): the browser's MediaRecorder encodes, the kernel decodes."""
+    clip, reference = KO_CLIPS[7]
+    write_notebook(lab["root"] / "opus.ipynb", [
+        "from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko', transport='opus')\nw",
+        "import json\nprint(json.dumps({'text': w.transcript.text, 'errors': [e.code for e in w.transcript.errors]},"
+        " ensure_ascii=False))"])
+    wav = fake_microphone_wav(clip, lab["workdir"] / "mic-opus.wav")
+    with chromium_page(wav) as page:
+        open_notebook(page, lab, "opus.ipynb")
+        run_cell(page, 0)
+        page.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
+        began = time.monotonic()
+        shown = speak_and_read(page, clip)
+        seconds = time.monotonic() - began
+        sent = page.evaluate("() => Math.max(...[...globalThis.__sttNotebook.values()].map((s) => s.sentBytes))")
+        run_cell(page, 1)
+        kernel = cell_json(page, 1)
+    assert corpus_cer([reference], [shown]) <= 0.20 and kernel["errors"] == [], shown
+    assert 0 < sent < seconds * audio.SAMPLE_RATE * 2 / 6, (sent, seconds)  # PCM16 would be 32 kB a second

@@ -37,9 +37,10 @@ FORMATS = {
 }
 
 
-def encoded(name: str) -> bytes:
+def encoded(name: str, bit_rate: int | None = None) -> bytes:
     """The clip as a file of this format, made with PyAV (what ffmpeg or a browser would write)."""
-    muxer, codec, rate, bit_rate, _ = FORMATS[name]
+    muxer, codec, rate, default_rate, _ = FORMATS[name]
+    bit_rate = bit_rate or default_rate
     samples = np.frombuffer(PCM, "<i2").reshape(1, -1)
     layout = "stereo" if "stereo" in name else "mono"
     out_buffer = io.BytesIO()

@@ -318,6 +318,21 @@ def test_the_page_shows_korean_words_spoken_into_the_microphone(service, tmp_pat
     assert "· en ·" in status
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Chromium (.ci/run installs it)")
+def test_the_page_can_send_opus_and_gets_the_same_words(service, tmp_path):
+    from .lab import fake_microphone_wav, speak_and_read
+
+    clip, reference = KO_CLIPS[7]
+    browser, url = _page_test(service, fake_microphone_wav(clip, tmp_path / "mic.wav"), TOKEN)
+    with browser as page:
+        page.goto(url + "&transport=opus")
+        assert page.get_by_label("Transport").input_value() == "opus"
+        shown = speak_and_read(page, clip)
+        sent = page.evaluate("() => Math.max(...[...globalThis.__sttNotebook.values()].map((s) => s.sentBytes))")
+    assert corpus_cer([reference], [shown]) <= 0.20, shown
+    assert 0 < sent < audio.duration(audio.load_pcm16(clip)) * 32000 / 4  # well under PCM16's bytes for the clip alone
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", re.sub(r"(?m)^\s*\d+\.\ds", "", text))  # without the lines' times
 

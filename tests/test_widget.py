@@ -208,6 +208,24 @@ def test_closing_a_widget_while_it_records_ends_its_session_and_keeps_what_was_h
     assert len(w.transcript.words) >= 3  # the 5 s spoken before close() were heard
 
 
+def test_opus_from_the_page_is_decoded_in_the_kernel():
+    """transport="opus": the page's MediaRecorder chunks (WebM/Opus, 2-4 kB) become the same words."""
+    from .test_encodings import PCM, REFERENCE, chunks, encoded
+
+    w = LiveTranscriber(language="ko", transport="opus")
+    Page(w)
+    data = encoded("webm-opus", bit_rate=32000)  # the page's MediaRecorder rate
+    from_page(w, {"type": "start"})
+    for seq, piece in enumerate(chunks(data)):
+        from_page(w, {"type": "audio", "seq": seq, "t": time.time() * 1000, "container": True}, [piece])
+    from_page(w, {"type": "stop"})
+    wait_until(lambda: w.status == "idle" and not w.recording, timeout=120)
+    assert len(data) < len(PCM) / 6  # what crossed the wire
+    assert corpus_cer([REFERENCE], [w.transcript.text]) <= 0.15 and not w.transcript.errors, w.transcript.text
+    with pytest.raises(STTError):
+        LiveTranscriber(transport="mp3")
+
+
 def test_the_saved_output_shows_what_was_heard_without_a_kernel(ko_clip):
     """GitHub and nbviewer render no widgets: the output's text/html is a picture of the view."""
     path, reference = ko_clip

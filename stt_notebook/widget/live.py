@@ -26,7 +26,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .. import audio
+from .. import audio, incoming
 from ..config import StreamConfig
 from ..engines import Choice, choose, preload
 from ..errors import ErrorCode, STTError
@@ -36,7 +36,7 @@ from ..transcript import LOW_CONFIDENCE, Transcript
 from ..wire.commands import Audio, ProtocolError, Start, Stop
 from ..wire.driver import Closing, Configured, Driver, Host, Limits, Outcome, Started, Stopped
 from .html import static_view
-from .messages import Hello, Outbox, commands, snapshot
+from .messages import Encoded, Hello, Outbox, commands, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ class LiveTranscriber(anywidget.AnyWidget):
     status = traitlets.Unicode("idle").tag(sync=True)  # loading | idle | starting | recording | stopping | error
     message = traitlets.Unicode("").tag(sync=True)
     frame_ms = traitlets.Int(100).tag(sync=True)
+    # how the page sends the microphone: "pcm" (PCM16, 256 kb/s: the least delay) or "opus" (the
+    # browser's WebM/Opus at 32 kb/s, decoded here: for a kernel far away over a thin uplink)
+    transport = traitlets.Unicode("pcm").tag(sync=True)
     low_confidence = traitlets.Float(LOW_CONFIDENCE).tag(sync=True)  # the timeline's threshold line
     input_advice = traitlets.Unicode("").tag(sync=True)  # "Your microphone is very quiet — …" while it is
     # what was heard, as of the last recording's end: saved with the notebook's widget state, it is
@@ -104,7 +107,7 @@ class LiveTranscriber(anywidget.AnyWidget):
     auto_gain_control = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, language: str = "ko", engine: str = "auto", source: str | os.PathLike = "browser", *,
-                 model: str | None = None, device: int | str | None = None, frame_ms: int = 100,
+                 model: str | None = None, device: int | str | None = None, frame_ms: int = 100, transport: str = "pcm",
                  updates_per_second: float = 20.0, echo_cancellation: bool = False,
                  noise_suppression: bool = False, auto_gain_control: bool = False, **options: Any):
         StreamConfig.from_options(language=language, model=model, **options)  # bad options fail here
@@ -115,7 +118,11 @@ class LiveTranscriber(anywidget.AnyWidget):
                            code=ErrorCode.FILE_NOT_FOUND)
         self.model = model
         self.choice: Choice = choose(engine, language, model)  # resolved again only when engine or language change
-        super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms,
+        if transport not in ("pcm", "opus"):
+            raise STTError(f"Unknown transport {transport!r}.", hint='Choose transport="pcm" (the default) or "opus".',
+                           code=ErrorCode.INVALID_CONFIG)
+        self._incoming: incoming.ContainerDecoder | None = None  # the page's Opus, decoded per recording
+        super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms, transport=transport,
                          echo_cancellation=echo_cancellation, noise_suppression=noise_suppression,
                          auto_gain_control=auto_gain_control, engine_name=self.choice.engine, source_kind=kind,
                          source_label=Path(source).name if kind == "file" else str(device or kind))
@@ -271,14 +278,33 @@ class LiveTranscriber(anywidget.AnyWidget):
                 if self.recording:  # frames still in flight after a stop have no recording to go to
                     self.driver.receive(command)
                     self._advise()
+            elif isinstance(command, Encoded):
+                self._decode(command)
             elif isinstance(command, Start):
+                self._incoming = incoming.decoder(None) if self.transport == "opus" else None
                 self._begin()
             elif isinstance(command, Stop):
+                if self._incoming is not None and self.recording and not self._incoming.error:
+                    self.driver.receive(Audio(self._incoming.end()))  # the decoder's last samples first
                 self._end()
             elif isinstance(command, Hello):
                 self._tell_page(snapshot(self.transcript))
             else:  # a coded error (a bad frame, the page could not capture): the driver tells it
                 self.driver.receive(command)
+
+    def _decode(self, command: Encoded) -> None:
+        """The page's compressed audio → PCM16 for the recording (told once if it is not audio)."""
+        if self._incoming is None or not self.recording or self._incoming.error:
+            return
+        if command.timestamp is not None:
+            self.up_latency_ms.append((time.time() - command.timestamp) * 1000)
+        pcm = self._incoming.feed(command.data)
+        if self._incoming.error:
+            self.driver.receive(ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The page's audio could not be read: "
+                                              f"{self._incoming.error}."))
+        elif pcm:
+            self.driver.receive(Audio(pcm))
+            self._advise()
 
     # -- recordings (all in the background loop): this widget is the driver's host --
     @property

@@ -14,7 +14,7 @@ from typing import Any, Sequence, Union
 from ..errors import ErrorCode
 from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd
 from ..transcript import Transcript
-from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Audio, Command, ProtocolError, Start, Stop, pcm_or_error
+from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Audio, Command, ProtocolError, Start, Stop, pcm_or_error, too_large
 
 PAGE_ERRORS = {ErrorCode.DEVICE_ERROR, ErrorCode.AUDIO_FORMAT_ERROR}  # what a page may report of itself
 
@@ -24,7 +24,15 @@ class Hello:
     """A view (re)opened: it wants everything heard so far (:func:`snapshot`)."""
 
 
-PageCommand = Union[Command, Hello]
+@dataclass(frozen=True)
+class Encoded:
+    """Compressed audio from the page (``transport="opus"``: WebM/Opus chunks), for the kernel to decode."""
+
+    data: bytes
+    timestamp: float | None = None
+
+
+PageCommand = Union[Command, Hello, Encoded]
 
 
 def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> list[PageCommand]:
@@ -36,6 +44,9 @@ def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MA
     kind = content.get("type") if isinstance(content, dict) else None
     if kind == "audio":
         sent = _epoch_seconds(content.get("t"))
+        if content.get("container") is True:
+            return [Encoded(data, sent) if len(data) <= max_bytes else too_large(len(data), max_bytes)
+                    for data in buffers if data]
         checked = [pcm_or_error(pcm, max_bytes) for pcm in buffers if pcm]
         return [Audio(c.pcm, timestamp=sent) if isinstance(c, Audio) else c for c in checked]
     if kind == "start":

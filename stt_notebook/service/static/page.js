@@ -150,6 +150,8 @@ const model = new SocketModel({
   engine_name: params.get("engine") ?? "auto", source_kind: "browser", source_label: "microphone",
   status: "idle", message: "", frame_ms: 100, low_confidence: 0.6, input_advice: "",
   echo_cancellation: false, noise_suppression: false, auto_gain_control: false,
+  // "opus": the browser's WebM/Opus (1/8 of PCM16's bytes), found by the server from its first bytes
+  transport: params.get("transport") === "opus" ? "opus" : "pcm",
 });
 live.initialize({ model });
 live.render({ model, el: document.getElementById("live") });
@@ -162,6 +164,9 @@ const language = document.getElementById("language");
 if (![...language.options].some((o) => o.value === model.get("language"))) language.add(new Option(model.get("language")));
 language.value = model.get("language");
 language.addEventListener("change", () => model.set("language", language.value));  // the next recording's
+const transport = document.getElementById("transport");
+transport.value = model.get("transport");
+transport.addEventListener("change", () => model.set("transport", transport.value));
 
 // downloads, from what the page holds
 const clock = (t, sep) => {

@@ -50,7 +50,7 @@ function storeFor(model) {
   const uid = model.get("_uid");
   if (!stores.has(uid)) {
     stores.set(uid, { finals: [], interim: null, marks: [], errors: [], level: -100, capture: null,
-                      downLatencyMs: [], views: new Set() });
+                      downLatencyMs: [], views: new Set(), sentBytes: 0 });
   }
   return stores.get(uid);
 }
@@ -116,10 +116,18 @@ async function startCapture(model, store) {
     numberOfInputs: 1, numberOfOutputs: 0, processorOptions: { frameMs: model.get("frame_ms") },
   });
   let seq = 0;
+  const send = (buffer, extra = {}) => {     // quiet: see kernel_connection.py
+    model.send({ type: "audio", seq: seq++, t: now(), quiet: true, ...extra }, undefined, [buffer]);
+    store.sentBytes += buffer.byteLength;
+  };
+  // transport="opus": the browser's own encoder (MediaRecorder, WebM/Opus at 32 kb/s, 1/8 of PCM16's
+  // bytes) for a notebook far away over a thin uplink; the worklet then only measures the level
+  const OPUS = "audio/webm;codecs=opus";
+  const opus = model.get("transport") === "opus" && window.MediaRecorder?.isTypeSupported?.(OPUS);
   const finished = new Promise((resolve) => {
     node.port.onmessage = ({ data }) => {
       if (data.done) return resolve();
-      model.send({ type: "audio", seq: seq++, t: now(), quiet: true }, undefined, [data.pcm]);  // quiet: see kernel_connection.py
+      if (!opus) send(data.pcm);
       store.level = data.rms > 0 ? 20 * Math.log10(data.rms) : -100;
       changed(store);
     };
@@ -127,6 +135,16 @@ async function startCapture(model, store) {
   model.send({ type: "start" });             // before the first frame: the kernel opens a session
   input.connect(node);
   store.capture = { ctx, node, input, stream, finished };
+  if (opus) {
+    const recorder = new MediaRecorder(stream, { mimeType: OPUS, audioBitsPerSecond: 32000 });
+    let chain = Promise.resolve();           // chunks go in the order they were recorded
+    recorder.ondataavailable = (e) => {
+      chain = chain.then(async () => { if (e.data.size) send(await e.data.arrayBuffer(), { container: true }); });
+    };
+    store.capture.recorded = new Promise((resolve) => { recorder.onstop = () => chain.then(resolve); });
+    store.capture.recorder = recorder;
+    recorder.start(100);
+  }
   changed(store);
 }
 
@@ -138,6 +156,10 @@ async function stopCapture(model, store) {
     capture.input.disconnect();
     capture.node.port.postMessage("flush");  // the last partial frame, then done
     await Promise.race([capture.finished, new Promise((r) => setTimeout(r, 500))]);
+    if (capture.recorder) {                  // its last chunk goes before the stop
+      capture.recorder.stop();
+      await Promise.race([capture.recorded, new Promise((r) => setTimeout(r, 1000))]);
+    }
     capture.stream.getTracks().forEach((t) => t.stop());
     capture.ctx.close();
   }
