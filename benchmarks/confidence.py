@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Session, audio  # noqa: E402
 from stt_notebook import text as text_stage  # noqa: E402
+from stt_notebook.engines import capabilities  # noqa: E402
 from stt_notebook.engines import vosk as vosk_engine  # noqa: E402
 from stt_notebook.events import Event  # noqa: E402
 from stt_notebook.text import korean  # noqa: E402
@@ -66,7 +67,7 @@ def stage_cost(streams: list[list[Event]], rounds: int = 5) -> tuple[list[float]
     live, cold = [], []
     for _ in range(rounds):
         for events in streams:
-            stage = text_stage.TextStage(StreamConfig(language="ko"), "vosk")
+            stage = text_stage.TextStage(StreamConfig(language="ko"), "vosk", capabilities("vosk"))
             spacer._recent.clear()
             for event in events:
                 t = time.perf_counter()

@@ -7,6 +7,7 @@
 
 from typing import Any
 
+from ._version import __version__
 from .api import transcribe
 from .batch import BatchResult, transcribe_many
 from .config import StreamConfig
@@ -17,10 +18,8 @@ from .events import Error, Final, Interim, SpeechStarted, UtteranceEnd, Word
 from .session import Session
 from .transcript import Transcript
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "transcribe", "transcribe_many", "BatchResult", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
+    "__version__", "transcribe", "transcribe_many", "BatchResult", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
     "Word", "Interim", "Final", "SpeechStarted", "UtteranceEnd", "Error",
     "STTError", "ErrorCode", "AudioError", "AudioFileNotFoundError", "EmptyAudioError", "ConfigError",
     "EngineError", "EngineUnavailableError", "ModelNotFoundError", "UnknownEngineError",

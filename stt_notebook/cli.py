@@ -12,7 +12,7 @@ import sys
 import warnings
 from typing import Any, Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import ErrorCode, STTError
 from .events import Event, Final, Interim, to_wire
 from .transcript import Transcript
@@ -308,7 +308,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import asyncio
 
     from . import audio
-    from .wire.client import RelayClient
+    from .client import RelayClient
 
     config = {"language": args.language, "engine": args.engine, **dict(parse_option(o) for o in args.option)}
     if args.model:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stt_notebook import Final, Session, StreamConfig, Word, audio, transcribe
+from stt_notebook.engines import capabilities
 from stt_notebook.text import TextStage, UnsupportedOptionWarning
 from stt_notebook.text.korean import RECENT, Spacer, numerals, parse_sino_korean, spaced_words
 from stt_notebook.text.options import censor, replace_words, search
@@ -84,13 +85,13 @@ def test_replace_search_and_profanity_on_words():
 def test_an_option_an_engine_cannot_honour_is_reported_once_by_name():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        stage = TextStage(StreamConfig(language="ko", keyterm=("안철수",), diarize=True), "vosk")
-        TextStage(StreamConfig(language="ko", keyterm=("안철수",), diarize=True), "vosk")
+        stage = TextStage(StreamConfig(language="ko", keyterm=("안철수",), diarize=True), "vosk", capabilities("vosk"))
+        TextStage(StreamConfig(language="ko", keyterm=("안철수",), diarize=True), "vosk", capabilities("vosk"))
     assert stage.unsupported == ["diarize", "keyterm"]
     said = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOptionWarning)]
     assert len(said) == 2 and any("keyterm" in m and "boosting" in m for m in said)  # once each, by name
-    assert TextStage(StreamConfig(language="en", keyterm=("Dashwood",)), "whisper").unsupported == []
-    assert TextStage(StreamConfig(language="ko", diarize=True), "deepgram").unsupported == []
+    assert TextStage(StreamConfig(language="en", keyterm=("Dashwood",)), "whisper", capabilities("whisper")).unsupported == []
+    assert TextStage(StreamConfig(language="ko", diarize=True), "deepgram", capabilities("deepgram")).unsupported == []
 
 
 # -- real Korean speech --
@@ -237,6 +238,6 @@ def test_an_endpointing_vosk_cannot_honour_is_reported_by_name():
     other endpointing is reported, never dropped in silence; whisper honours it."""
     from stt_notebook.text import unsupported
 
-    assert unsupported(StreamConfig(endpointing=300), "vosk") == ["endpointing"]
-    assert unsupported(StreamConfig(endpointing=500), "vosk") == []
-    assert unsupported(StreamConfig(endpointing=300), "whisper") == []
+    assert unsupported(StreamConfig(endpointing=300), "vosk", capabilities("vosk")) == ["endpointing"]
+    assert unsupported(StreamConfig(endpointing=500), "vosk", capabilities("vosk")) == []
+    assert unsupported(StreamConfig(endpointing=300), "whisper", capabilities("whisper")) == []

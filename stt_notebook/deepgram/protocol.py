@@ -1,4 +1,4 @@
-"""Deepgram's live ``/v1/listen`` protocol, sans-I/O (see ``shared/deepgram/SPEC.md``).
+"""Deepgram's live ``/v1/listen`` protocol, sans-I/O (https://developers.deepgram.com/reference/speech-to-text/listen-streaming).
 
 Pure functions both sides share: the Deepgram engine (a client) and ``serve-deepgram`` (a
 Deepgram-compatible server over the offline engines). Query building with Deepgram's own names,

@@ -137,7 +137,7 @@ def _load(choice: Choice) -> Engine:
     from ..text import prepare
 
     # then Korean spacing (kiwipiepy holds the GIL ~0.8 s while it loads: after the engine, not beside it)
-    prepare(choice.language, choice.engine)
+    prepare(choice.language, instance.capabilities)
     return instance
 
 

@@ -19,7 +19,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ErrorCode
 from ..events import Error, to_wire
 from ..wire import stt_ws

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..config import ENCODINGS
 from ..incoming import CONTAINERS
 from ..engines import warm

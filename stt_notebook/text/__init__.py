@@ -16,7 +16,6 @@ from dataclasses import fields, replace
 from typing import Iterable
 
 from ..config import StreamConfig
-from ..engines import capabilities
 from ..engines.base import Capabilities
 from ..events import Event, Final, Interim, Word, join_words, mean_confidence
 from ..loaded import base_language
@@ -37,9 +36,8 @@ class UnsupportedOptionWarning(UserWarning):
 _reported: set[tuple[str, str]] = set()
 
 
-def unsupported(config: StreamConfig, engine: str, caps: Capabilities | None = None) -> list[str]:
+def unsupported(config: StreamConfig, engine: str, caps: Capabilities) -> list[str]:
     """The options set away from their defaults that ``engine`` and the text stage cannot honour."""
-    caps = caps or capabilities(engine)
     if caps.all_options:
         return []  # deepgram honours its own options
     default = StreamConfig(language=config.language)
@@ -49,7 +47,7 @@ def unsupported(config: StreamConfig, engine: str, caps: Capabilities | None = N
     return sorted(set(changed) - ALWAYS - BY_STAGE - caps.options)
 
 
-def report_unsupported(config: StreamConfig, engine: str, caps: Capabilities | None = None) -> list[str]:
+def report_unsupported(config: StreamConfig, engine: str, caps: Capabilities) -> list[str]:
     """Warn once per process for each option ``engine`` cannot honour; returns them all."""
     names = unsupported(config, engine, caps)
     for name in names:
@@ -65,9 +63,9 @@ def report_unsupported(config: StreamConfig, engine: str, caps: Capabilities | N
     return names
 
 
-def prepare(language: str, engine: str) -> None:
+def prepare(language: str, caps: Capabilities) -> None:
     """Start loading what the stage needs for this language, beside the engine (not waited for)."""
-    if _spaces_korean(capabilities(engine)) and base_language(language) == "ko":
+    if _spaces_korean(caps) and base_language(language) == "ko":
         korean.Spacer.loading()
 
 
@@ -79,9 +77,9 @@ def _spaces_korean(caps: Capabilities) -> bool:
 class TextStage:
     """Rewrites one stream's Interim and Final events as the config asks."""
 
-    def __init__(self, config: StreamConfig, engine: str, caps: Capabilities | None = None):
+    def __init__(self, config: StreamConfig, engine: str, caps: Capabilities):
         self.config = config
-        caps = self.caps = caps or capabilities(engine)
+        self.caps = caps
         self.active = not caps.all_options  # Deepgram applies its own options
         self.korean = config.base_language == "ko" and caps.hears_words
         self.numerals = config.numerals or config.smart_format
