@@ -164,3 +164,28 @@ def test_a_quiet_file_on_the_command_line_is_recognized_and_the_person_warned():
     normal = subprocess.run([sys.executable, "-m", "stt_notebook.cli", "transcribe", str(KO_CLIPS[7][0])],
                             capture_output=True, text=True, timeout=300)
     assert "quiet" not in normal.stderr
+
+
+def test_the_segmenter_finds_the_same_utterances_however_the_stream_is_cut():
+    """vad.Segmenter, alone (no event loop, no engine): a file at once, 100 ms frames and odd
+    37 ms pieces give the same speech starts and ends, inside the clips' speech."""
+    from stt_notebook.vad import Segmenter
+
+    from .conftest import KO_CLIPS, pause_spans, with_pauses
+
+    pcm, _ = with_pauses(KO_CLIPS[:3], pause=2.0)
+    x = audio.pcm16_to_float(pcm)
+
+    def cut(step: int) -> list[tuple[str, float]]:
+        seg, out, at = Segmenter(endpoint=1.0), [], 0
+        while at < len(x):
+            out += [(kind, round(t, 3)) for _, kind, t in seg.feed(x[at:at + step])]
+            at += step
+        return out
+
+    whole = cut(len(x))
+    assert whole == cut(1600) == cut(592)
+    spans = pause_spans(KO_CLIPS[:3], pause=2.0)
+    assert [k for k, _ in whole] == ["start", "end"] * 3
+    for (start, end), ((_, t0), (_, t1)) in zip(spans, zip(whole[::2], whole[1::2])):
+        assert start - 0.3 <= t0 < t1 <= end + 0.3  # each utterance inside its clip (which has its own silences)

@@ -36,7 +36,7 @@ from ..audio import pcm16_to_float
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError
 from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
-from ..vad import BLOCK, SpeechProbability
+from ..vad import Segmenter, SpeechProbability
 from .base import Capabilities, Engine, ThreadedStream
 from .models import WHISPER_PACKAGES, resolve
 
@@ -177,7 +177,6 @@ class WhisperStream(ThreadedStream):
 
     def __init__(self, model, config: StreamConfig):
         self._model = model
-        self._vad = SpeechProbability(history=VAD_HISTORY, batch=VAD_BATCH)
         language = config.base_language
         # multi: Whisper detects each decode's language (Deepgram's code-switching name)
         self._language = ("en" if not model.model.is_multilingual else None if language == "multi" else language)
@@ -195,10 +194,7 @@ class WhisperStream(ThreadedStream):
                           10**9 if ep is False else max(int(ep), 100)) / 1000.0
         self._window = np.zeros(0, np.float32)  # audio of the open window
         self._window_start = 0.0  # stream seconds at window[0]
-        self._vad_tail = np.zeros(0, np.float32)  # samples not yet a whole VAD batch
-        self._vad_time = 0.0  # stream seconds at the start of _vad_tail
-        self._in_speech = False
-        self._silence_since: float | None = None
+        self._speech = Segmenter(self._endpoint, VAD_ON, VAD_OFF, VAD_HISTORY, VAD_BATCH)
         self._committed: list[Word] = []  # committed words of the open utterance
         self._hypothesis: list[Word] = []  # last decode's uncommitted words
         self._decoded_to = float("-inf")  # stream seconds: the window's end at the last interim decode
@@ -220,7 +216,7 @@ class WhisperStream(ThreadedStream):
         live = len(x) <= CATCH_UP * SAMPLE_RATE and self.backlog_seconds < 1.0 and not self.closing
         events: list[Event] = []
         start = 0
-        for index, kind, t in self._vad_transitions(x):
+        for index, kind, t in self._speech.feed(x):
             if kind == "end":
                 cut = index
                 self._append(x[start:cut])
@@ -233,7 +229,7 @@ class WhisperStream(ThreadedStream):
                 if self.config.vad_events:
                     events.append(SpeechStarted(round(t, 3)))
         self._append(x[start:])
-        if self._in_speech:
+        if self._speech.in_speech:
             if len(self._window) > MAX_WINDOW * SAMPLE_RATE:
                 events += self._commit_long_window()
             elif (live and len(self._window) >= self._min_decode * SAMPLE_RATE
@@ -245,41 +241,12 @@ class WhisperStream(ThreadedStream):
 
     def _flush(self, final: bool) -> list[Event]:
         events: list[Event] = []
-        if self._in_speech or self._hypothesis:
+        if self._speech.in_speech or self._hypothesis:
             # speech may have ended already, short of the endpointing silence: decode only up to there
-            end = self._silence_since if self._silence_since is not None else self._window_end
+            end = self._speech.silence_since if self._speech.silence_since is not None else self._window_end
             events = self._close_utterance(end, from_finalize=True)
-        self._in_speech = False
-        self._silence_since = None
+        self._speech.reset()
         return events
-
-    # -- VAD --
-    def _vad_transitions(self, x: np.ndarray) -> list[tuple[int, str, float]]:
-        """Speech start/end points inside ``x``: (sample index in x, 'start'|'end', stream time)."""
-        base = len(self._vad_tail)
-        audio = np.concatenate([self._vad_tail, x]) if base else x
-        n = len(audio) // self._vad.step * self._vad.step
-        out: list[tuple[int, str, float]] = []
-        if n:
-            for i, p in enumerate(self._vad.judge(audio[:n])):
-                t = self._vad_time + i * BLOCK / SAMPLE_RATE
-                index = max(0, i * BLOCK - base)
-                if not self._in_speech:
-                    if p >= VAD_ON:
-                        self._in_speech = True
-                        self._silence_since = None
-                        out.append((index, "start", t))
-                elif p < VAD_OFF:
-                    if self._silence_since is None:
-                        self._silence_since = t
-                    elif t + BLOCK / SAMPLE_RATE - self._silence_since >= self._endpoint:
-                        self._in_speech = False
-                        out.append((index, "end", self._silence_since))
-                else:
-                    self._silence_since = None
-            self._vad_time += n / SAMPLE_RATE
-        self._vad_tail = audio[n:].copy()
-        return out
 
     # -- the open window --
     @property
@@ -313,7 +280,7 @@ class WhisperStream(ThreadedStream):
     def _pause_undecoded(self) -> bool:
         """Speech paused and the audio up to the pause is in, but no decode has ended there yet: decode
         now, and the utterance's close (``endpointing`` later) finds these very words ready."""
-        pause = self._silence_since
+        pause = self._speech.silence_since
         return (pause is not None and self._window_end >= pause + END_PAD
                 and (self._last_decode is None or self._last_decode[0].speech_end != pause))
 
@@ -383,7 +350,7 @@ class WhisperStream(ThreadedStream):
         return words
 
     def _interim_decode(self) -> list[Event]:
-        words = self._decode(speech_end=self._silence_since)  # in a pause: only up to where speech stopped
+        words = self._decode(speech_end=self._speech.silence_since)  # in a pause: only up to where speech stopped
         self._decoded_to = self._window_end
         settled_before = self._window_end - COMMIT_MARGIN
         agreed = 0
