@@ -52,9 +52,16 @@ def describe() -> tuple[bool, str]:
 def plot_fonts() -> Iterator[None]:
     """Artists made inside keep a font list with a Korean fallback, also when drawn later."""
     import matplotlib
-    import matplotlib.pyplot  # noqa: F401  first imported here, pyplot sets up the notebook's backend
-    # and interactive mode; inside rc_context that setup would be undone on exit (later plots: nothing)
 
     families = ["DejaVu Sans"] + ([korean_font()] if korean_font() else [])
-    with matplotlib.rc_context({"font.family": families}):
-        yield
+    interactive = matplotlib.is_interactive()
+    try:
+        with matplotlib.rc_context({"font.family": families}):
+            try:
+                yield
+            finally:
+                # the first figure of a kernel loads its backend here, which turns interactive mode
+                # on for the notebook; rc_context would undo that on exit (later plots: nothing shown)
+                interactive = matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(interactive)

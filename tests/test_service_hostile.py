@@ -24,7 +24,7 @@ import websockets.exceptions
 
 from stt_notebook import audio
 
-from .conftest import KO_CLIPS, _free_port, corpus_cer
+from .conftest import KO_CLIPS, _free_port, corpus_cer, squash_ko
 
 TOKEN = "hostile-service-token"
 
@@ -171,8 +171,9 @@ async def test_sigterm_while_the_model_still_loads_ends_with_finals_or_a_coded_c
     finals = " ".join(f["text"] for f in frames if f["type"] == "transcript_final")
     errors = [f["code"] for f in frames if f["type"] == "error"]
     assert (finals and frames[-1]["type"] == "transcription_stopped") or errors == ["SHUTTING_DOWN"], frames
-    if finals:
-        assert corpus_cer([reference[: len(reference) // 3]], [finals]) <= 0.6, finals
+    if finals:  # the words of the 4 s sent: the reference's beginning, as long as what was heard
+        heard = squash_ko(finals)
+        assert corpus_cer([squash_ko(reference)[: len(heard)]], [heard]) <= 0.4, finals
     assert exited < 10 + 5, exited  # the drain's 10 s, then uvicorn's brief shutdown
 
 
