@@ -420,6 +420,7 @@ def test_the_page_cannot_set_the_kernels_traits():
     """status, frame_ms and engine are the kernel's: a page (or anything speaking its comm) that
     sends a state update changes none of them."""
     w = LiveTranscriber(language="ko", engine="echo")
+    wait_until(lambda: w.status != "loading")  # the engine's own load may change it; the page may not
     status = w.status
     w._handle_msg({"content": {"data": {"method": "update", "buffer_paths": [],
                                         "state": {"status": "recording", "frame_ms": -1, "engine": "deepgram"}}}})
