@@ -80,7 +80,8 @@ def test_browser_frames_become_transcript_rows_and_throttled_view_updates(ko_cli
     assert any("interim" in m and m["interim"] for m in page.updates())
     # at most ~20 view updates a second: a person can read them and IOPub never drops them
     times = [t for t, m in page.messages if m["type"] == "update"]
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.045
+    # (the recording's last update goes at once when it ends, so that the view is whole at "idle")
+    assert min(b - a for a, b in zip(times[:-1], times[1:-1])) >= 0.045
     assert len(w.up_latency_ms) == len(audio.load_pcm16(path)) // 3200 + 1
 
 
