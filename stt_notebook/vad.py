@@ -11,7 +11,7 @@ from .config import SAMPLE_RATE
 BLOCK = 512  # samples: 32 ms, silero's block at 16 kHz
 
 
-def _model():
+def load():
     from faster_whisper.vad import get_vad_model
 
     return loaded.shared("silero-vad", get_vad_model)
@@ -26,7 +26,7 @@ class SpeechProbability:
     same numbers, so the same utterances and the same words."""
 
     def __init__(self, history: int = 1, batch: int = 1):
-        self._model = _model()
+        self._model = load()
         self._history = history * BLOCK
         self.step = batch * BLOCK
         self._context = np.zeros(BLOCK, np.float32)  # the blocks before, starting from one of silence

@@ -30,13 +30,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import loaded
+from .. import loaded, vad
 from ..loaded import base_language
 from ..audio import pcm16_to_float
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import EngineUnavailableError
 from ..events import Event, Final, Interim, SpeechStarted, Word, join_words, mean_confidence
-from ..vad import Segmenter, SpeechProbability
+from ..vad import Segmenter
 from .base import Capabilities, Engine, ThreadedStream
 from .models import WHISPER_PACKAGES, resolve
 
@@ -113,7 +113,7 @@ def _read_model(path: Path):
         def encode(self, features: np.ndarray):
             return super().encode(fit_context(features, CONTEXT_PAD, CONTEXT_FLOOR))
 
-    SpeechProbability()  # the VAD loads with the model, not on the first words
+    vad.load()  # the VAD loads with the model, not on the first words
     return FittedWhisper(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
 
 

@@ -272,9 +272,9 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     def _handle(self, content: dict[str, Any], buffers: list[bytes], received: float) -> None:
         for command in commands(content, buffers):
+            if isinstance(command, (Audio, Encoded)) and command.timestamp is not None:
+                self.up_latency_ms.append((received - command.timestamp) * 1000)  # browser send → kernel loop
             if isinstance(command, Audio):
-                if command.timestamp is not None:
-                    self.up_latency_ms.append((received - command.timestamp) * 1000)
                 if self.recording:  # frames still in flight after a stop have no recording to go to
                     self.driver.receive(command)
                     self._advise()
@@ -296,8 +296,6 @@ class LiveTranscriber(anywidget.AnyWidget):
         """The page's compressed audio → PCM16 for the recording (told once if it is not audio)."""
         if self._incoming is None or not self.recording or self._incoming.error:
             return
-        if command.timestamp is not None:
-            self.up_latency_ms.append((time.time() - command.timestamp) * 1000)
         pcm = self._incoming.feed(command.data)
         if self._incoming.error:
             self.driver.receive(ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The page's audio could not be read: "
