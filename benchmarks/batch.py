@@ -37,7 +37,7 @@ def run(workers: int, corpus: list[str], engine: str, language: str) -> tuple[fl
     with default_executor(workers) as pool:
         loads = [f.result() for f in [pool.submit(warm_up, str(CLIPS[0]), engine, language) for _ in range(workers)]]
         started = time.perf_counter()
-        result = transcribe_many(corpus, engine, language, executor=pool, progress=False)
+        result = transcribe_many(corpus, language, engine=engine, executor=pool, progress=False)
         wall = time.perf_counter() - started
     assert result.errors.empty, result.errors
     return result.files.audio_seconds.sum(), wall, max(loads)

@@ -32,7 +32,7 @@ pcm = audio.load_pcm16(samples.path(language))
 loud = next(i for i, f in enumerate(audio.frames(pcm, 20)) if audio.level_dbfs(f) > -40) * 0.02
 
 async def main():
-    session = Session("auto", language, interim_results=True)
+    session = Session(language, engine="auto", interim_results=True)
     loading = preload(session.choice) if hasattr(session, "choice") else preload(session.engine_name, language)
     marks = {"imported": imported}
     loading.add_done_callback(lambda f: marks.setdefault("model_loaded", time.monotonic() - t0))

@@ -34,11 +34,11 @@ from stt_notebook.engines import capabilities  # noqa: E402
 from stt_notebook.engines import vosk as vosk_engine  # noqa: E402
 from stt_notebook.events import Event  # noqa: E402
 from stt_notebook.text import korean  # noqa: E402
-from tests.conftest import EN_CLIPS, KO_CLIPS, auroc, english_right, korean_right  # noqa: E402
+from tests.support import EN_CLIPS, KO_CLIPS, auroc, english_right, korean_right  # noqa: E402
 
 
 async def words_of(engine: str, language: str, path: Path) -> list:
-    t = await Session(engine, language).run(audio.load_pcm16(path))
+    t = await Session(language, engine=engine).run(audio.load_pcm16(path))
     return [w for f in t.finals for w in f.words]
 
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Interim, Session, audio  # noqa: E402
-from tests.conftest import KO_CLIPS, _free_port  # noqa: E402
+from tests.support import KO_CLIPS, _free_port  # noqa: E402
 from tests.deepgram_servers import KEY  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def serve(port: int, log_path: str) -> None:
 
 async def stream(pcm: bytes) -> list[list]:
     arrivals: list[list] = []
-    session = Session("deepgram", "ko")
+    session = Session("ko", engine="deepgram")
     session.subscribe(lambda e: isinstance(e, (Final, Interim)) and arrivals.append([time.time(), *event_key(e)]))
     await session.run(pcm)
     return arrivals

@@ -41,7 +41,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def paced_run(engine: str, language: str, pcm: bytes) -> dict:
     """One stream at real time; wall-clock arrival of every event."""
-    session = Session(engine, language)
+    session = Session(language, engine=engine)
     await session.start()
     arrivals: list[tuple[float, object]] = []
     session.subscribe(lambda e: arrivals.append((time.perf_counter(), e)))
@@ -72,7 +72,7 @@ def trim_after_speech(engine: str, language: str, pcm: bytes) -> bytes:
     """Cut the clip 0.1 s after its last word, so the last final must come from the close flush."""
     from stt_notebook.api import run_sync
 
-    t = run_sync(Session(engine, language).run(pcm))
+    t = run_sync(Session(language, engine=engine).run(pcm))
     end = int((t.words["end"].max() + 0.1) * 16000) * 2
     return pcm[:end]
 
@@ -84,7 +84,7 @@ def full_speed_rtf(engine: str, language: str, pcms: list[bytes]) -> float:
     get_engine(engine, language).load(StreamConfig(language=language))  # the model loads outside the timing
     t = time.perf_counter()
     for pcm in pcms:
-        run_sync(Session(engine, language).run(pcm))
+        run_sync(Session(language, engine=engine).run(pcm))
     return (time.perf_counter() - t) / total
 
 
@@ -106,7 +106,7 @@ async def cold_start_here(engine: str, language: str, clip: Path) -> dict:
         while (frame := await queue.get()) is not None:
             yield frame
 
-    session = Session(engine, language)
+    session = Session(language, engine=engine)
     texts: list[float] = []
     session.subscribe(lambda e: texts.append(time.perf_counter() - t0) if isinstance(e, (Interim, Final)) and e.text else None)
     mic = asyncio.get_running_loop().create_task(microphone())

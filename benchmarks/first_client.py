@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import audio  # noqa: E402
-from tests.conftest import EN_CLIPS, KO_CLIPS  # noqa: E402
-from tests.test_service import TOKEN, serving  # noqa: E402
+from tests.support import EN_CLIPS, KO_CLIPS, TOKEN, serving  # noqa: E402
 
 
 async def first_result_after(port: int, pcm: bytes, language: str) -> float:

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import audio  # noqa: E402
-from tests.conftest import EN_CLIPS, KO_CLIPS, TOKEN, corpus_cer, run_jupyter_server  # noqa: E402
-from tests.lab import FAKE_MIC_RATE, chromium_page, fake_microphone_wav, open_notebook, run_cell, write_notebook  # noqa: E402
+from tests.support import (EN_CLIPS, FAKE_MIC_RATE, KO_CLIPS, TOKEN, chromium_page, corpus_cer, fake_microphone_wav,
+                          open_notebook, run_cell, run_jupyter_server, write_notebook)  # noqa: E402
 
 # Timestamps the page takes for itself: when getUserMedia resolved, and when text first showed.
 PAGE_CLOCK = """

@@ -7,7 +7,7 @@ the page sends it (a binary comm buffer) and is followed until ``w.transcript.wo
 row (echo: a row per frame; vosk: the frame that closes the utterance, then the page's stop).
 Every function call in every thread is recorded (``sys.setprofile``); the files are printed in the
 order the frame first reached them, split into the wire it came by (the page's comm codec and
-the one session driver) and the core every wire shares (session, level, engine, text stage,
+the one connection adapter and state machine) and the core every wire shares (session, level, engine, text stage,
 transcript). The page's own file, ``widget/static/live.js``, comes before all of them.
 """
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import LiveTranscriber, audio  # noqa: E402
-from tests.conftest import KO_CLIPS  # noqa: E402
+from tests.support import KO_CLIPS  # noqa: E402
 
 PACKAGE = str(ROOT / "stt_notebook") + "/"
 WIRE = ("widget/", "wire/", "jupyter/")

@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Interim, Session, audio  # noqa: E402
-from tests.conftest import auroc, korean_right  # noqa: E402
-from tests.conftest import squash_ko as squash  # noqa: E402
+from tests.support import auroc, korean_right, squash_ko as squash  # noqa: E402
 
 
 def clips(corpus: Path, subset: str, limit: int | None) -> list[tuple[Path, str]]:
@@ -37,7 +36,7 @@ def clips(corpus: Path, subset: str, limit: int | None) -> list[tuple[Path, str]
 
 
 async def run(pcm: bytes, engine: str, model: str | None, realtime: bool) -> dict:
-    session = Session(engine, "ko", model, interim_results=True, vad_events=True)
+    session = Session("ko", engine=engine, model=model, interim_results=True, vad_events=True)
     events: list[tuple[float, object]] = []
     t0 = time.monotonic()
     session.subscribe(lambda e: events.append((time.monotonic() - t0, e)))

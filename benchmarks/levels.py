@@ -27,7 +27,7 @@ from stt_notebook import Session, audio  # noqa: E402
 from stt_notebook.engines.vosk import VoskEngine  # noqa: E402
 from stt_notebook.engines.whisper import WhisperEngine  # noqa: E402
 from stt_notebook.level import LevelStage  # noqa: E402
-from tests.conftest import DATA, EN_CLIPS, KO_CLIPS, corpus_cer, corpus_wer  # noqa: E402
+from tests.support import DATA, EN_CLIPS, KO_CLIPS, corpus_cer, corpus_wer  # noqa: E402
 
 FLEURS = DATA / "ko_quiet" / "fleurs_ko_kr_test_row16.wav"
 FLEURS_REF = (DATA / "ko_quiet" / "transcripts.tsv").read_text("utf-8").split("\t")[1].strip()
@@ -46,7 +46,7 @@ def noisy(x: np.ndarray, snr_db: float = 15.0, seed: int = 7) -> bytes:
 async def text_of(pcm: bytes, language: str, stage: bool) -> str:
     """Both engines measured with and without the stage, whichever way each one ships."""
     (VoskEngine if language == "ko" else WhisperEngine).auto_gain = stage
-    session = Session("auto", language, interim_results=False)
+    session = Session(language, engine="auto", interim_results=False)
     return (await session.run(pcm)).text
 
 

@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Session, audio  # noqa: E402
 from stt_notebook.engines import whisper  # noqa: E402
-from tests.conftest import PAUSE_CLIPS, corpus_wer, pause_spans, whole_file_beam5, with_pauses  # noqa: E402
+from tests.support import PAUSE_CLIPS, corpus_wer, pause_spans, whole_file_beam5, with_pauses  # noqa: E402
 
 
 async def stream(pcm: bytes, realtime: bool) -> tuple[list[Final], list[float]]:
-    session = Session("whisper", "en")
+    session = Session("en", engine="whisper")
     await session.start()
     arrivals: list[tuple[float, Final]] = []
     session.subscribe(lambda e: arrivals.append((time.perf_counter(), e)) if isinstance(e, Final) else None)

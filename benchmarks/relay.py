@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from stt_notebook import Final, Interim, Session, audio  # noqa: E402
 from stt_notebook.client import RelayClient  # noqa: E402
-from tests.conftest import TOKEN, run_jupyter_server  # noqa: E402
+from tests.support import TOKEN, run_jupyter_server  # noqa: E402
 
 CLIPS = sorted((ROOT / "tests" / "data" / "ko").glob("*.flac"))[:3]
 FRAME_MS = 20
@@ -49,7 +49,7 @@ async def speech_latencies(pcm: bytes, server: dict | None) -> dict[str, list[fl
             out["final" if isinstance(event, Final) else "interim"].append(time.perf_counter() - (t0[0] + event.end))
 
     if server is None:
-        session = Session("vosk", "ko")
+        session = Session("ko", engine="vosk")
         await session.start()
         session.subscribe(record)
         t0[0] = time.perf_counter()
@@ -82,7 +82,7 @@ async def echo_round_trips(n: int, seconds: float, server: dict | None, frame_ms
                 trips.append(time.perf_counter() - sent[event.end])
 
         if server is None:
-            session = Session("echo", "ko")
+            session = Session("ko", engine="echo")
             session.subscribe(back)
             await session.run(frames())
         else:
@@ -94,7 +94,7 @@ async def echo_round_trips(n: int, seconds: float, server: dict | None, frame_ms
 
 
 async def _paced(pcm: bytes, frame_ms: int):
-    from stt_notebook.session import source_frames
+    from stt_notebook.sources import source_frames
 
     async for frame in source_frames(pcm, frame_ms, realtime=True):
         yield frame

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.relay import echo_round_trips, pct  # noqa: E402
-from tests.conftest import TOKEN, _free_port, run_jupyter_server  # noqa: E402
+from tests.support import TOKEN, _free_port, run_jupyter_server  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import KO_CLIPS, TOKEN, run_jupyter_server  # noqa: E402
-from tests.lab import cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell, write_notebook  # noqa: E402
+from tests.support import (KO_CLIPS, TOKEN, cell_json, chromium_page, fake_microphone_wav, open_notebook, run_cell,
+                          run_jupyter_server, write_notebook)  # noqa: E402
 
 def cells(source: str) -> list[str]:
     return [f"from stt_notebook import LiveTranscriber\nw = LiveTranscriber(language='ko', engine='echo', source={source!r})\nw",

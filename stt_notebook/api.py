@@ -11,7 +11,8 @@ from typing import Any, Callable, Coroutine, Iterator, TypeVar
 from . import audio
 from .errors import EngineError
 from .events import Event
-from .session import Session, Source
+from .session import Session
+from .sources import Source
 from .transcript import Transcript
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ def audio_progress(total: float, desc: str, enabled: bool = True) -> Iterator[Ca
         bar.close()
 
 
-def transcribe(source: Source, language: str = "ko", engine: str = "auto", model: str | None = None, *,
+def transcribe(source: Source, language: str = "ko", *, engine: str = "auto", model: str | None = None,
                realtime: bool = False, progress: bool = True, sample_rate: int = 16000,
                on_event: Callable[[Event], Any] | None = None, **options: Any) -> Transcript:
     """Transcribe a file path, numpy array or PCM16 bytes; returns the finished :class:`Transcript`.
@@ -52,7 +53,7 @@ def transcribe(source: Source, language: str = "ko", engine: str = "auto", model
     ``on_event(event)`` sees every event as it happens.
     Raises :class:`~stt_notebook.errors.STTError` subclasses for bad input or a failed engine.
     """
-    session = Session(engine, language, model, **options)
+    session = Session(language, engine=engine, model=model, **options)
     if on_event is not None:
         session.subscribe(on_event)
     if isinstance(source, (str, os.PathLike)):

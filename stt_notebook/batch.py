@@ -40,14 +40,15 @@ def expand_paths(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike])
 
 def transcribe_file(path: str, language: str, engine: str, model: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """One file, on a worker: a journal record (the transcript's JSON form, or the error)."""
-    from . import audio, transcribe
+    from . import audio
+    from .api import transcribe
 
     started = time.perf_counter()
     record: dict[str, Any] = {"file": path, "error": None, "audio_seconds": None}
     try:
         pcm = audio.load_pcm16(path)
         record["audio_seconds"] = round(audio.duration(pcm), 3)
-        transcript = transcribe(pcm, language, engine, model, progress=False, **options)
+        transcript = transcribe(pcm, language, engine=engine, model=model, progress=False, **options)
         transcript.source = os.path.basename(path)
     except STTError as e:
         record["error"] = {"code": e.code, "message": str(e)}  # message and hint
@@ -159,9 +160,9 @@ def default_executor(workers: int | None = None) -> cf.Executor:
                                   initializer=_batch_worker)
 
 
-def transcribe_many(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], engine: str = "auto",
-                    language: str = "ko", executor: Any = None, output: str | os.PathLike | None = None, *,
-                    model: str | None = None, workers: int | None = None, progress: bool = True,
+def transcribe_many(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], language: str = "ko", *,
+                    engine: str = "auto", model: str | None = None, executor: Any = None,
+                    output: str | os.PathLike | None = None, workers: int | None = None, progress: bool = True,
                     **options: Any) -> BatchResult:
     """Transcribe every file; returns a :class:`BatchResult` (``.words``, ``.utterances``, ``.errors``).
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ._version import __version__
 from .errors import ErrorCode, STTError
+from .serving import LIMIT_NAMES, SETTINGS, limits_from
 from .events import Event, Final, Interim, to_wire
 from .transcript import Transcript
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--key", default=None, help="require this key (Authorization: Token KEY); default: accept any")
     d.add_argument("--idle-timeout", type=float, default=10.0, help="close 1011 (NET-0001) after this silence")
     d.add_argument("--lazy", action="store_true", help=LAZY_HELP)
+    _add_operator_flags(d, ("drain_timeout",))
     d.add_argument("--allow-cloud", action="store_true",
                    help="let authenticated clients reach Deepgram's cloud with this machine's DEEPGRAM_API_KEY "
                         "(needs --key; off: only the offline engines answer, whatever the environment holds)")
@@ -138,22 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--token", default=os.environ.get("STT_NOTEBOOK_TOKEN"),
                    help="clients send 'Authorization: token T', ?token=T or log in on the page "
                         "(default: $STT_NOTEBOOK_TOKEN; none: open, loopback only)")
-    v.add_argument("--engines", default="vosk,whisper,echo", help="engines clients may choose (comma-separated)")
+    v.add_argument("--engines", default=",".join(SETTINGS["engines"].default),
+                   help="engines clients may choose, comma-separated (default: %(default)s; add deepgram to spend "
+                        "this machine's DEEPGRAM_API_KEY for clients)")
     v.add_argument("--model", action="append", default=[], metavar="NAME=PATH", dest="models",
                    help="another model clients may choose by NAME (they never send a path); repeatable")
     v.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                    help="another site whose pages may open WebSockets here (default: same origin only)")
     v.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="json: one JSON line per session (id, wire, engine, audio seconds, finals, latency, close code)")
-    v.add_argument("--drain-timeout", type=float, default=10.0, help="seconds SIGTERM waits for streams to finish")
-    v.add_argument("--max-sessions", type=int, default=32, help="transcription sessions per worker, per wire")
-    v.add_argument("--max-connections", type=int, default=64,
-                   help="open WebSockets per worker (both wires); more are refused with HTTP 503")
     v.add_argument("--lazy", action="store_true", help=LAZY_HELP)
+    _add_operator_flags(v)
 
     commands.add_parser("doctor", help="show which engines, models and audio devices are usable, and why not",
                         description="Check engines, models, decoders and audio devices on this machine.")
     return parser
+
+
+def _add_operator_flags(p: argparse.ArgumentParser, names: Sequence[str] = (*LIMIT_NAMES, "max_frame_bytes",
+                                                                               "drain_timeout")) -> None:
+    """--max-sessions, --idle-timeout, …: the operator's settings, as the Jupyter relay's traitlets
+    (per worker; per wire for sessions; /v1/listen closes a silent stream after 10 s, as Deepgram)."""
+    for name in names:
+        setting = SETTINGS[name]
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(setting.default), default=setting.default,
+                       help=f"{setting.help} (default: %(default)s)")
 
 
 def _add_stream_options(p: argparse.ArgumentParser) -> None:
@@ -245,7 +256,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         view = LiveView(out, jsonl=args.format == "jsonl", realtime=args.realtime) if streaming else None
-        transcript = transcribe(pcm, args.language, args.engine, args.model, realtime=args.realtime,
+        transcript = transcribe(pcm, args.language, engine=args.engine, model=args.model, realtime=args.realtime,
                                 progress=not (args.no_progress or args.realtime) and sys.stderr.isatty(),
                                 on_event=view, **options)
         transcript.source = os.path.basename(args.file)
@@ -291,7 +302,7 @@ def cmd_transcribe_many(args: argparse.Namespace) -> int:
             raise STTError("--scheduler needs Dask's distributed package.", hint="pip install distributed") from None
         client = Client(args.scheduler)
     try:
-        result = transcribe_many(args.files, args.engine, args.language, client, args.output, model=args.model,
+        result = transcribe_many(args.files, args.language, engine=args.engine, executor=client, output=args.output, model=args.model,
                                  workers=args.workers, progress=not args.no_progress, **options)
     finally:
         if client is not None:
@@ -329,9 +340,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_serve_deepgram(args: argparse.Namespace) -> int:
     """``serve`` under its old name and flags: --key is the token, Deepgram's 8080 the port."""
-    args.token, args.workers, args.engines, args.allow_origin, args.models = args.key, 1, "vosk,whisper,echo", [], []
-    args.log_format, args.drain_timeout, args.max_sessions, args.max_connections = "text", 10.0, 32, 64
-    return cmd_serve(args)
+    defaults = vars(build_parser().parse_args(["serve"]))
+    given = {k: v for k, v in vars(args).items() if k != "idle_timeout"}  # here: /v1/listen's, not /ws/stt's
+    return cmd_serve(argparse.Namespace(**{**defaults, **given, "token": args.key, "listen_idle_timeout": args.idle_timeout}))
 
 
 def _model_flag(text: str) -> tuple[str, str]:
@@ -344,7 +355,6 @@ def _model_flag(text: str) -> tuple[str, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .service.app import ServiceConfig
     from .service.run import LOOPBACK, serve
-    from .wire.driver import Limits
 
     if args.host not in LOOPBACK and not args.token:
         raise STTError(f"Binding to {args.host} opens the service beyond this machine: it needs a token.",
@@ -354,9 +364,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise STTError("--workers must be 1 or more.", code=ErrorCode.INVALID_CONFIG)
     config = ServiceConfig(token=args.token, engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
                            allowed_origins=tuple(args.allow_origin), json_logs=args.log_format == "json",
-                           drain_timeout=args.drain_timeout, allow_cloud=getattr(args, "allow_cloud", False),
-                           listen_idle_timeout=getattr(args, "idle_timeout", 10.0),
-                           limits=Limits(max_sessions=args.max_sessions, max_connections=args.max_connections),
+                           drain_timeout=args.drain_timeout, max_frame_bytes=args.max_frame_bytes,
+                           allow_cloud=getattr(args, "allow_cloud", False),
+                           listen_idle_timeout=getattr(args, "listen_idle_timeout", 10.0),
+                           limits=limits_from(vars(args)),
                            models=dict(_model_flag(m) for m in args.models), preload=not args.lazy, host=args.host)
     config.check(args.host, args.port)
     where = f"http://{args.host}:{args.port}/"

@@ -1,7 +1,7 @@
 """A client for a Jupyter server's ``/ws/stt`` relay, usable from a notebook or a script.
 
     async with RelayClient("http://127.0.0.1:8888/", token="…") as relay:
-        transcript = await relay.transcribe("call.wav", language="ko")
+        transcript = await relay.transcribe("call.wav", "ko")
 
 Events arrive as the same :mod:`~stt_notebook.events` classes the in-process Session gives,
 and build the same :class:`Transcript`.
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ErrorCode, STTError
 from .events import Event, from_wire
-from .session import Source, source_frames
+from .sources import Source, source_frames
 from .transcript import Transcript
 
 
@@ -88,13 +88,15 @@ class RelayClient:
         frame = json.loads(await self._ws.recv())
         return frame if frame.get("type") == "transcription_stopped" else from_wire(frame)
 
-    async def transcribe(self, source: Source, *, realtime: bool = True, frame_ms: int = 100,
+    async def transcribe(self, source: Source, language: str = "ko", *, engine: str = "auto", model: str | None = None,
+                         realtime: bool = True, frame_ms: int = 100,
                          on_event: Callable[[Event], Any] | None = None, **config: Any) -> Transcript:
         """Stream ``source`` through the relay and return the Transcript the server's events build.
 
-        ``config`` is the ``start_transcription`` config: language, engine, model and Deepgram-named options.
+        ``config``: Deepgram-named options, sent in ``start_transcription`` with the language, engine and model.
         """
-        transcript = Transcript(language=config.get("language"), engine=config.get("engine", "auto"))
+        config = {"language": language, "engine": engine, **({"model": model} if model else {}), **config}
+        transcript = Transcript(language=language, engine=engine)
         if isinstance(source, (str, os.PathLike)):
             transcript.source = os.path.basename(os.fspath(source))
         await self.start(**config)

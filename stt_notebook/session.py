@@ -11,22 +11,21 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable, Union
+from typing import Any, AsyncIterator, Callable
 
-import numpy as np
 
 from . import audio
 from .config import SAMPLE_RATE, StreamConfig
 from .engines import Choice, Engine, EngineStream, choose, get_engine, preload
-from .errors import ConfigError, EngineError, STTError
+from .errors import ConfigError, EngineError
 from .events import Error, Event, shift, to_wire
 from .level import InputLevel, LevelStage
+from .sources import Source, source_frames
 from .text import TextStage
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
 
-Source = Union[str, os.PathLike, np.ndarray, bytes, AsyncIterable[bytes], Iterable[bytes]]
 Subscriber = Callable[[Event], Any]
 _END = object()
 
@@ -41,7 +40,7 @@ class Session:
     from ``offset`` seconds (a widget's second recording).
     """
 
-    def __init__(self, engine: str | Choice = "auto", language: str = "ko", model: str | None = None, *,
+    def __init__(self, language: str = "ko", *, engine: str | Choice = "auto", model: str | None = None,
                  config: StreamConfig | None = None, record_audio: str | os.PathLike | None = None,
                  record_events: str | os.PathLike | None = None, transcript: Transcript | None = None,
                  offset: float = 0.0, **options: Any):
@@ -230,40 +229,3 @@ class Session:
         if self._jsonl is not None:
             self._jsonl.close()
             self._jsonl = None
-
-
-async def source_frames(source: Source, frame_ms: int = 100, sample_rate: int = SAMPLE_RATE, *,
-                        realtime: bool = False) -> AsyncIterator[bytes]:
-    """Any supported source as PCM16 16 kHz mono frames; ``realtime`` releases each frame when its
-    audio would have been spoken, like a live microphone."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    sent = 0.0
-    async for frame in _frames(source, frame_ms, sample_rate):
-        if realtime and (delay := audio.pace_delay(sent, loop.time() - started)) > 0:
-            await asyncio.sleep(delay)
-        yield frame
-        sent += audio.duration(frame)
-
-
-async def _frames(source: Source, frame_ms: int, sample_rate: int) -> AsyncIterator[bytes]:
-    """Any supported source as PCM16 16 kHz mono frames."""
-    if isinstance(source, (str, os.PathLike)):
-        pcm = await asyncio.to_thread(audio.load_pcm16, source)
-    elif isinstance(source, np.ndarray):
-        pcm = audio.array_to_pcm16(source, sample_rate)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        pcm = bytes(source)
-    elif hasattr(source, "__aiter__"):
-        async for frame in source:  # type: ignore[union-attr]
-            yield bytes(frame)
-        return
-    elif hasattr(source, "__iter__"):
-        for frame in source:  # type: ignore[union-attr]
-            yield bytes(frame)
-        return
-    else:
-        raise STTError(f"Cannot read audio from {type(source).__name__}.",
-                       hint="Pass a file path, a numpy array, PCM16 bytes or an iterator of PCM16 frames.")
-    for frame in audio.frames(pcm, frame_ms):
-        yield frame

@@ -2,22 +2,23 @@
 
 plain: the real ``stt-notebook serve-deepgram``. Deepgram's cloud cannot be reached here, so its
 faults are played by a small websockets server speaking the real protocol (the project's own
-/v1/listen codec and driver): busy refuses every upgrade 429 with Retry-After; flaky closes the
+/v1/listen codec on the one host adapter): busy refuses every upgrade 429 with Retry-After; flaky closes the
 first connection 1011 once 5 s of audio arrived and serves later ones normally.
 """
 
 import asyncio
-import contextlib
 import json
 import uuid
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 from stt_notebook.errors import STTError
-from stt_notebook.wire.commands import Start
 from stt_notebook.session import Session
-from stt_notebook.wire.driver import Closing, Driver, Host, Limits, Outcome
-from stt_notebook.wire.listen import CLOSE, ListenCodec, authorized, refusal, stream_for
+from stt_notebook.wire.connection import Limits
+from stt_notebook.wire.listen import ListenCodec, authorized, refusal
+from stt_notebook.wire.offer import stream_for
+from stt_notebook.wire.runner import Host, Link
+from stt_notebook.wire.vocabulary import Start
 KEY = "dg-test-key-4f1c"
 
 
@@ -27,7 +28,7 @@ class StandIn:
     def __init__(self, key: str, idle_timeout: float = 10.0):
         self.key = key
         self.host = Host(Limits(idle_timeout=idle_timeout),
-                         lambda start: Session(start.engine, start.config.language, None, config=start.config))
+                         lambda start: Session(start.config.language, engine=start.engine, config=start.config))
 
     def _refuse(self, connection, status: HTTPStatus, code: str, message: str, request_id: str):
         body = json.dumps(refusal(code, message, request_id))
@@ -50,39 +51,11 @@ class StandIn:
 
     async def _handle(self, connection) -> None:
         config = connection.dg_config
-        codec = ListenCodec(config, connection.dg_request_id)
-        closing: asyncio.Future = asyncio.get_running_loop().create_future()
-        outbox: asyncio.Queue = asyncio.Queue()
-
-        def tell(outcome: Outcome) -> None:
-            for message in codec.render(outcome):
-                outbox.put_nowait(message)
-            if isinstance(outcome, Closing) and not closing.done():
-                closing.set_result(CLOSE[outcome.why])
-
-        driver = Driver(self.host, tell, one_session=True)
-        driver.receive(Start(connection.dg_engine, None, config.with_options(sample_rate=16000)))
-
-        async def send_all() -> None:
-            while (message := await outbox.get()) is not None:
-                with contextlib.suppress(Exception):
-                    await connection.send(json.dumps(message, ensure_ascii=False))
-
-        async def read_all() -> None:
-            with contextlib.suppress(Exception):
-                async for frame in connection:
-                    for command in codec.commands(frame):
-                        driver.receive(command)
-
-        sender, reader = asyncio.create_task(send_all()), asyncio.create_task(read_all())
-        await asyncio.wait([closing, reader], return_when=asyncio.FIRST_COMPLETED)
-        if not closing.done():
-            await driver.abort()
-            closing.set_result((1000, ""))
-        reader.cancel()
-        outbox.put_nowait(None)
-        await sender
-        await connection.close(*closing.result())
+        link = Link(self.host, ListenCodec(config, connection.dg_request_id),
+                    lambda message: connection.send(json.dumps(message, ensure_ascii=False)), connection.close,
+                    one_session=True)
+        link.command(Start(connection.dg_engine, None, config.with_options(sample_rate=16000)))
+        await link.serve(connection)
 
     async def serve(self, host: str, port: int) -> None:
         import websockets

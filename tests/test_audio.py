@@ -8,7 +8,7 @@ import soundfile as sf
 from stt_notebook import audio
 from stt_notebook.errors import AudioError, AudioFileNotFoundError, EmptyAudioError
 
-from .conftest import KO_CLIPS
+from tests.support import KO_CLIPS
 
 
 def test_flac_decodes_to_16k_mono_float():

@@ -15,7 +15,7 @@ import pytest
 from stt_notebook import transcribe
 from stt_notebook.batch import BatchResult, transcribe_many
 
-from .conftest import KO_CLIPS
+from tests.support import KO_CLIPS
 
 CLIPS = [KO_CLIPS[i][0] for i in (4, 7, 1)]  # 6.9 s, 8.1 s, 8.8 s
 

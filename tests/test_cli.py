@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import DATA, EN_CLIPS, corpus_cer, corpus_wer
+from tests.support import DATA, EN_CLIPS, corpus_cer, corpus_wer
 
 
 def run(*args, **kw):

@@ -8,7 +8,7 @@ import pytest
 from stt_notebook import STTError
 from stt_notebook.client import RelayClient, relay_url
 
-from .conftest import KO_CLIPS, TOKEN, corpus_cer
+from tests.support import KO_CLIPS, TOKEN, corpus_cer
 
 
 def test_relay_url_from_a_server_url():

@@ -17,7 +17,7 @@ from stt_notebook.deepgram.protocol import build_query
 from stt_notebook.errors import ConfigError
 from stt_notebook.level import ADVICE, CLIPPED, LevelStage
 
-from .conftest import DATA, EN_CLIPS, KO_CLIPS, corpus_cer, corpus_wer
+from tests.support import DATA, EN_CLIPS, KO_CLIPS, corpus_cer, corpus_wer
 
 FLEURS = DATA / "ko_quiet" / "fleurs_ko_kr_test_row16.wav"
 FLEURS_REF = (DATA / "ko_quiet" / "transcripts.tsv").read_text("utf-8").split("\t")[1].strip()
@@ -51,7 +51,7 @@ async def texts(clips: list[bytes], language: str = "ko", **options) -> list[str
 
     async def text(pcm: bytes) -> str:
         async with gate:
-            return (await Session(engine, language, interim_results=False, **options).run(pcm)).text
+            return (await Session(language, engine=engine, interim_results=False, **options).run(pcm)).text
 
     return list(await asyncio.gather(*map(text, clips)))
 
@@ -114,7 +114,7 @@ def test_auto_gain_is_an_option_of_ours_never_sent_to_deepgram():
 
 async def test_recorded_audio_keeps_what_was_received(tmp_path):
     quiet = scaled(KO_CLIPS[7][0], -30)
-    session = Session("vosk", "ko", record_audio=tmp_path / "got.wav")
+    session = Session("ko", engine="vosk", record_audio=tmp_path / "got.wav")
     transcript = await session.run(quiet)
     assert sf.read(tmp_path / "got.wav", dtype="int16")[0].tobytes() == quiet
     assert transcript.input_level.gain_db > 15 and transcript.input_level.quiet
@@ -132,13 +132,17 @@ async def test_zeroth_30_db_quieter_is_recognized_like_the_originals():
 
 
 async def test_clipped_and_noisy_speech_are_no_worse_with_the_stage():
-    """All ten clips: on five, Vosk's own run-to-run differences on audio this damaged (CER ~0.6)
-    come near a point by themselves."""
-    refs = [ref for _, ref in KO_CLIPS]
+    """All ten clips, clipped (+20 dB) and noisy (15 dB SNR). A clip the stage passes bit for bit
+    is heard the same with it or without it; the clips it changes are recognized both ways, and
+    with the stage they are no worse (on five, Vosk's own run-to-run differences on audio this
+    damaged, CER ~0.6, come near a point by themselves)."""
     for make in (lambda p: scaled(p, 20), noisy):
-        clips = [make(p) for p, _ in KO_CLIPS]
-        on, off = corpus_cer(refs, await texts(clips)), corpus_cer(refs, await texts(clips, auto_gain=False))
-        assert on <= off + 0.01, (on, off)
+        clips = [(make(p), ref) for p, ref in KO_CLIPS]
+        changed = [(pcm, ref) for pcm, ref in clips if through(LevelStage(), pcm) != pcm]
+        if changed:
+            refs, pcms = [ref for _, ref in changed], [pcm for pcm, _ in changed]
+            on, off = corpus_cer(refs, await texts(pcms)), corpus_cer(refs, await texts(pcms, auto_gain=False))
+            assert on <= off + 0.01, (len(changed), on, off)
 
 
 async def test_whisper_keeps_its_words_30_db_quieter():
@@ -171,7 +175,7 @@ def test_the_segmenter_finds_the_same_utterances_however_the_stream_is_cut():
     37 ms pieces give the same speech starts and ends, inside the clips' speech."""
     from stt_notebook.vad import Segmenter
 
-    from .conftest import KO_CLIPS, pause_spans, with_pauses
+    from tests.support import KO_CLIPS, pause_spans, with_pauses
 
     pcm, _ = with_pauses(KO_CLIPS[:3], pause=2.0)
     x = audio.pcm16_to_float(pcm)

@@ -1,6 +1,6 @@
 """The Jupyter server's handlers for the relay: ``{base_url}ws/stt``, ``stt/health`` and ``stt/info``.
 
-Every connection is one :class:`~stt_notebook.wire.driver.Driver`, as on every other wire; a
+Every connection is one :class:`~stt_notebook.wire.runner.Link`, as on every other host; a
 handler only authenticates and moves frames (:mod:`stt_notebook.wire.stt_ws` parses and renders).
 """
 
@@ -19,15 +19,15 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
-from .._version import __version__
 from ..errors import ErrorCode
 from ..events import Error, to_wire
+from ..serving import info_document
 from ..wire import stt_ws
-from ..wire.driver import Closing, Driver, Outcome
+from ..wire.runner import Link
 from ..wire.metrics import Metrics
 
 if TYPE_CHECKING:
-    from .extension import STTRelay
+    from .relay import STTRelay
 
 
 class HealthHandler(APIHandler):
@@ -39,20 +39,10 @@ class HealthHandler(APIHandler):
 class InfoHandler(APIHandler):
     @web.authenticated
     def get(self) -> None:
-        from ..doctor import engine_checks
-        from ..engines import deepgram_key_available
-
         relay: "STTRelay" = self.settings["stt_relay"]
-        engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
-        self.finish({
-            "version": __version__,
-            "engines": engines,
-            "engine_names": list(relay.engines),  # what clients may choose here
-            "deepgram": deepgram_key_available(),  # whether a key is set; never the key
-            "audio": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
-            "sessions": {"active": len(relay.sessions), "connections": len(relay.connections)},
-            "limits": relay.limits(),
-        })
+        self.finish(info_document(relay.engines, relay.limits(), {"active": len(relay.sessions),
+                                                                  "connections": len(relay.connections)},
+                                  {"encoding": "linear16", "sample_rate": 16000, "channels": 1}))
 
 
 class CheckedTextProtocol(WebSocketProtocol13):
@@ -82,7 +72,7 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One client connection; at most one running Session at a time."""
 
     auth_resource = "stt"
-    driver: Driver | None = None  # none for a refused upgrade, whose on_close runs without open()
+    link: Link | None = None  # none for a refused upgrade, whose on_close runs without open()
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -106,39 +96,30 @@ class STTSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open(*args, **kwargs)
         self.set_nodelay(True)
         self.relay.connections.add(self)
-        self.watch = jupyter_metrics().watch("ws/stt")  # in Jupyter's own /metrics
-        self.driver = Driver(self.relay.host, self._tell)
-        self.codec = stt_ws.RelayCodec(self.relay.max_frame_bytes)
+        self.link = Link(self.relay.host, stt_ws.RelayCodec(self.relay.max_frame_bytes), self.send_frame, self.close,
+                         watch=jupyter_metrics().watch("ws/stt"))  # in Jupyter's own /metrics
 
     def on_message(self, message: str | bytes) -> None:
-        if self.driver is not None:  # parse (pure, cheap) and hand over: the driver takes it in order
-            for command in self.codec.commands(message):
-                self.watch.received(command)
-                self.driver.receive(command)
+        if self.link is not None:  # parse (pure, cheap) and hand over: the connection takes it in order
+            self.link.frame(message)
 
     def on_close(self) -> None:
         self.relay.connections.discard(self)
-        driver, self.driver = self.driver, None
-        if driver is not None:  # the client vanished: free the recognizer now
-            self.watch.closed(self.close_code)
-            asyncio.get_running_loop().create_task(driver.abort())
+        link, self.link = self.link, None
+        if link is not None:  # the client vanished: free the recognizer now
+            asyncio.get_running_loop().create_task(link.hang_up())
 
     # -- frames out --
-    def _tell(self, outcome: Outcome) -> None:
-        self.watch.told(outcome)
-        for frame in stt_ws.render(outcome):
-            self.send_frame(frame)
-        if isinstance(outcome, Closing):
-            self.close(*stt_ws.CLOSE[outcome.why])
 
-    def send_frame(self, frame: dict[str, Any]) -> None:
+    def send_frame(self, frame: dict[str, Any]) -> Any:
         if self.ws_connection is None or self.ws_connection.is_closing():
-            return
+            return None
         try:
             written = self.write_message(json.dumps(frame, ensure_ascii=False))
         except WebSocketClosedError:
-            return
+            return None
         written.add_done_callback(_retrieved)  # a client that vanished fails the write: that is not an error here
+        return None  # not awaited: Tornado buffers in order, and a reader that never reads must not hold the link
 
     def send_error_frame(self, code: str, message: str) -> None:
         self.send_frame(to_wire(Error(code, message)))

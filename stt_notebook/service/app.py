@@ -1,9 +1,9 @@
-"""``stt-notebook serve``: the standalone service, an ASGI app (Starlette) on the shared driver.
+"""``stt-notebook serve``: the standalone service, an ASGI app (Starlette) on the shared connection.
 
 Routes: ``WS /ws/stt`` (the seed protocol, as in Jupyter), ``WS /v1/listen`` (Deepgram's),
 ``GET /health`` (open), ``GET /info`` and ``GET /metrics`` (behind the token), ``GET /`` (a page:
 the widget's own live view over ``/ws/stt``). Handlers only authenticate and move frames: each
-connection is one :class:`~stt_notebook.wire.driver.Driver`.
+connection is one :class:`~stt_notebook.wire.runner.Link`.
 """
 
 from __future__ import annotations
@@ -28,18 +28,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .._version import __version__
 from ..config import ENCODINGS
 from ..incoming import CONTAINERS
 from ..engines import warm
 from ..errors import ErrorCode, STTError
+from ..serving import SETTINGS, info_document
 from ..session import Session
 from ..wire import stt_ws
 from ..wire.auth import header_token, host_allowed, is_loopback, secret_matches
-from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Start
-from ..wire.driver import Closing, Driver, Host, Limits, Outcome, offered_session
-from ..wire.listen import CLOSE as LISTEN_CLOSE
-from ..wire.listen import ListenCodec, authorized, refusal, stream_for
+from ..wire.connection import Limits
+from ..wire.listen import ListenCodec, authorized, refusal
+from ..wire.offer import offered_session, stream_for
+from ..wire.runner import Host, Link
+from ..wire.vocabulary import Start
 from ..wire.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ class ServiceConfig:
     """What the operator decides: who may connect, what they may run, the limits."""
 
     token: str | None = None
-    engines: tuple[str, ...] = ("vosk", "whisper", "echo")
+    engines: tuple[str, ...] = SETTINGS["engines"].default
     models: dict[str, str] = field(default_factory=dict)
     allowed_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     listen_idle_timeout: float = 10.0  # Deepgram closes a silent stream after about 10 s (NET-0001)
-    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
-    drain_timeout: float = 10.0
+    max_frame_bytes: int = SETTINGS["max_frame_bytes"].default
+    drain_timeout: float = SETTINGS["drain_timeout"].default
     json_logs: bool = False
     host: str = "127.0.0.1"  # the address bound: on loopback, browsers must name this machine (DNS rebinding)
     allow_cloud: bool = False  # /v1/listen may reach Deepgram's cloud with this machine's key (needs a token)
@@ -79,7 +80,7 @@ class ServiceConfig:
 
 
 class Service:
-    """The app's state: one driver host per wire, the metrics, the draining flag."""
+    """The app's state: one connection host per wire, the metrics, the draining flag."""
 
     def __init__(self, config: ServiceConfig, registry: CollectorRegistry | None = None):
         self.config = config
@@ -104,7 +105,7 @@ class Service:
 
     @staticmethod
     def _open_listen(start: Start) -> Session:
-        return Session(start.engine, start.config.language, None, config=start.config)
+        return Session(start.config.language, engine=start.engine, config=start.config)
 
     @contextlib.contextmanager
     def holding(self):
@@ -152,18 +153,12 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
     async def info(request: Request) -> Response:
         if (refused := refuse_unless_token(request)) is not None:
             return refused
-        from ..doctor import engine_checks
-
-        engines = [{"name": name, "usable": ok, "detail": detail} for _, name, ok, detail in engine_checks()]
-        return JSONResponse({
-            "version": __version__, "engines": engines, "engine_names": list(config.engines),
-            "audio": {"ws/stt": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
-                      "v1/listen": {"encodings": list(ENCODINGS), "containers": list(CONTAINERS)}},
-            "sessions": {wire: {"active": len(h.sessions), "connections": len(h.drivers)}
-                         for wire, h in service.hosts.items()},
-            "limits": {**config.limits.__dict__, "max_frame_bytes": config.max_frame_bytes},
-            "preloaded": service.loaded(),
-        })
+        return JSONResponse(info_document(
+            config.engines, {**config.limits.__dict__, "max_frame_bytes": config.max_frame_bytes},
+            {wire: {"active": len(h.sessions), "connections": len(h.runners)} for wire, h in service.hosts.items()},
+            {"ws/stt": {"encoding": "linear16", "sample_rate": 16000, "channels": 1},
+             "v1/listen": {"encodings": list(ENCODINGS), "containers": list(CONTAINERS)}},
+            preloaded=service.loaded()))
 
     async def metrics(request: Request) -> Response:
         if (refused := refuse_unless_token(request)) is not None:
@@ -205,13 +200,8 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             await websocket.accept()
             watch = service.metrics.watch("ws/stt")
             watch.json_logs = config.json_logs
-
-            def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
-                frames = [json.dumps(f, ensure_ascii=False) for f in stt_ws.render(outcome)]
-                return frames, stt_ws.CLOSE[outcome.why] if isinstance(outcome, Closing) else None
-
-            await _pump(websocket, service.hosts["ws/stt"], watch, render,
-                        stt_ws.RelayCodec(config.max_frame_bytes).commands)
+            await _serve(websocket, Link(service.hosts["ws/stt"], stt_ws.RelayCodec(config.max_frame_bytes),
+                                         _sender(websocket), websocket.close, watch=watch))
 
     async def listen_socket(websocket: WebSocket) -> None:
         with service.holding():
@@ -228,16 +218,12 @@ def create_app(config: ServiceConfig, registry: CollectorRegistry | None = None)
             await websocket.send_denial_response(listen_denial(400, "Bad Request", str(e), request_id))
             return
         await websocket.accept(subprotocol=subprotocol, headers=[(b"dg-request-id", request_id.encode())])
-        codec = ListenCodec(stream, request_id, config.max_frame_bytes)
         watch = service.metrics.watch("v1/listen", lambda: engine)
         watch.json_logs = config.json_logs
-
-        def render(outcome: Outcome) -> tuple[list[str], tuple[int, str] | None]:
-            frames = [json.dumps(m, ensure_ascii=False) for m in codec.render(outcome)]
-            return frames, LISTEN_CLOSE[outcome.why] if isinstance(outcome, Closing) else None
-
-        first = Start(engine, None, stream.with_options(sample_rate=16000))
-        await _pump(websocket, service.hosts["v1/listen"], watch, render, codec.commands, first=first, one_session=True)
+        link = Link(service.hosts["v1/listen"], ListenCodec(stream, request_id, config.max_frame_bytes),
+                    _sender(websocket), websocket.close, watch=watch, one_session=True)
+        link.command(Start(engine, None, stream.with_options(sample_rate=16000)))
+        await _serve(websocket, link)
 
     routes = [
         Route("/", page), Route("/health", health), Route("/info", info), Route("/metrics", metrics),
@@ -271,55 +257,15 @@ class OwnHostOnly:
         await self.app(scope, receive, send)
 
 
-async def _pump(websocket: WebSocket, host: Host, watch: Any, render: Callable[[Outcome], tuple[list[str], Any]],
-                commands: Callable[[Any], list[Any]], first: Start | None = None, one_session: bool = False) -> None:
-    """Frames in → the codec's commands → the driver; its outcomes → frames out, in order."""
-    outbox: asyncio.Queue = asyncio.Queue()
-    closing: asyncio.Future = asyncio.get_running_loop().create_future()
+def _sender(websocket: WebSocket) -> Callable[[Any], Any]:
+    return lambda frame: websocket.send_text(json.dumps(frame, ensure_ascii=False))
 
-    def tell(outcome: Outcome) -> None:
-        watch.told(outcome)
-        frames, close = render(outcome)
-        for frame in frames:
-            outbox.put_nowait(frame)
-        if close is not None and not closing.done():
-            closing.set_result(close)
 
-    def take(command: Any) -> None:
-        watch.received(command)
-        driver.receive(command)
-
-    driver = Driver(host, tell, one_session=one_session)
-    if first is not None:
-        take(first)
-
-    async def send_all() -> None:
-        while (frame := await outbox.get()) is not None:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await websocket.send_text(frame)
-
-    async def read_all() -> None:
+async def _serve(websocket: WebSocket, link: Link) -> None:
+    """Starlette reads: its frames go to the link until the connection closes or the client goes."""
+    async def frames() -> Any:
         with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
-                if data is not None:
-                    for command in commands(data):
-                        take(command)
+            while (message := await websocket.receive())["type"] != "websocket.disconnect":
+                yield message.get("bytes") if message.get("bytes") is not None else message.get("text")
 
-    sender, reader = asyncio.create_task(send_all()), asyncio.create_task(read_all())
-    await asyncio.wait([closing, reader], return_when=asyncio.FIRST_COMPLETED)
-    code = None
-    if not closing.done():  # the client went away first: stop at once
-        await driver.abort()
-    else:
-        code = closing.result()
-    reader.cancel()
-    outbox.put_nowait(None)
-    await sender
-    if code is not None:
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close(*code)
-    watch.closed(code[0] if code else None)
+    await link.serve(frames())

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 import uvicorn
 
-from ..wire.driver import Limits
+from ..wire.connection import Limits
 from .app import ServiceConfig, create_app
 from .transport import GuardedHTTP, GuardedWebSocket
 

@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 from typing import Iterable
 
 from ..config import StreamConfig
-from ..engines.base import Capabilities
+from ..capabilities import Capabilities
 from ..events import Event, Final, Interim, Word, join_words, mean_confidence
 from ..loaded import base_language
 from . import korean, options

@@ -1,13 +1,14 @@
 """``LiveTranscriber``: a notebook cell that listens and writes — interim text, final lines,
 a confidence timeline — while ``w.transcript`` grows as a DataFrame-ready Transcript.
 
-The widget is a host of the one session driver (:mod:`stt_notebook.wire.driver`), as the socket
-servers are: the page's comm messages are parsed into the driver's commands
-(:mod:`stt_notebook.widget.messages`), kernel-side sources (a file, a microphone here) feed it
-Audio commands, and what it says goes back to the page coalesced.
+The widget is a thin traitlets façade over the one host adapter (:class:`~stt_notebook.wire.runner.Link`),
+as the socket servers are: the page's comm messages are parsed by its codec
+(:class:`~stt_notebook.widget.messages.PageCodec`), kernel-side sources (a file, a microphone
+here) give Audio commands, and what the connection tells comes back coalesced for the view.
 
 Threads: browser messages reach ``on_msg`` only when the kernel is idle, so the handler does
-nothing but hand the message to a background event loop, which owns the driver and its Session.
+nothing but hand the message to a background event loop, which owns the connection and its
+Session. Traits change on the kernel's own thread (:meth:`LiveTranscriber._set`).
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .. import audio, incoming
+from .. import audio
 from ..config import StreamConfig
 from ..engines import Choice, choose, preload
 from ..errors import ErrorCode, STTError
 from ..events import Error, Event
-from ..session import Session, source_frames
+from ..session import Session
+from ..sources import microphone_frames, source_frames
 from ..transcript import LOW_CONFIDENCE, Transcript
-from ..wire.commands import Audio, ProtocolError, Start, Stop
-from ..wire.driver import Closing, Configured, Driver, Host, Limits, Outcome, Started, Stopped
+from ..wire.connection import Limits, State
+from ..wire.runner import Host, Link
+from ..wire.vocabulary import Audio, Closing, Configured, Outcome, ProtocolError, Start, Started, Stop, Stopped
 from .html import static_view
-from .messages import Encoded, Hello, Outbox, commands, snapshot
+from .messages import Hello, Outbox, PageCodec, epoch_seconds, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +109,11 @@ class LiveTranscriber(anywidget.AnyWidget):
     noise_suppression = traitlets.Bool(False).tag(sync=True)
     auto_gain_control = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, language: str = "ko", engine: str = "auto", source: str | os.PathLike = "browser", *,
-                 model: str | None = None, device: int | str | None = None, frame_ms: int = 100, transport: str = "pcm",
+    def __init__(self, language: str = "ko", *, engine: str = "auto", model: str | None = None,
+                 source: str | os.PathLike = "browser", device: int | str | None = None, frame_ms: int = 100, transport: str = "pcm",
                  updates_per_second: float = 20.0, echo_cancellation: bool = False,
                  noise_suppression: bool = False, auto_gain_control: bool = False, **options: Any):
-        StreamConfig.from_options(language=language, model=model, **options)  # bad options fail here
+        self.config = StreamConfig.from_options(language=language, model=model, **options)  # bad options fail here
         kind = source if source in ("browser", "sounddevice") else "file"
         if kind == "file" and not Path(source).is_file():
             raise STTError(f"No audio file at {os.fspath(source)!r}.",
@@ -121,7 +124,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         if transport not in ("pcm", "opus"):
             raise STTError(f"Unknown transport {transport!r}.", hint='Choose transport="pcm" (the default) or "opus".',
                            code=ErrorCode.INVALID_CONFIG)
-        self._incoming: incoming.ContainerDecoder | None = None  # the page's Opus, decoded per recording
+        self._codec = PageCodec(opus=transport == "opus")  # the page's messages → commands (observed below)
         super().__init__(_uid=uuid.uuid4().hex, language=language, engine=engine, frame_ms=frame_ms, transport=transport,
                          echo_cancellation=echo_cancellation, noise_suppression=noise_suppression,
                          auto_gain_control=auto_gain_control, engine_name=self.choice.engine, source_kind=kind,
@@ -136,10 +139,13 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._last_flush = 0.0
         self._offset = 0.0  # seconds of audio in earlier recordings
         self._host = Host(WIDGET_LIMITS, self._open_session)
-        self._driver: Driver | None = None
+        self._link: Link | None = None
         self._run: concurrent.futures.Future | None = None  # done when the current recording has ended
-        self._starting = False
-        self._errors_before = 0
+        self._run_failed = False  # an error was told during the current recording
+        self._kernel = _running_loop()  # traits change on this loop's thread (None: outside a kernel, at once)
+        self._kernel_thread = threading.get_ident()
+        self._pending: dict[str, Any] = {}
+        self._pending_lock = threading.Lock()
         self._stop_capture = asyncio.Event()  # set: a kernel-side source stops capturing
         self._displays: list[Any] = []  # IPython display handles of this widget's outputs
         self._loop = background_loop()
@@ -157,18 +163,19 @@ class LiveTranscriber(anywidget.AnyWidget):
             return  # the first recording reports it, in the words of the error
         self._loading = future
         if not future.done():
-            self.status = "loading"
+            self.status = "loading"  # (on the kernel's thread: a trait observer)
             future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._loaded, f))
         elif self.status == "loading":
             self._loaded(future)  # switched back to an engine that is already loaded
 
     def _loaded(self, future: concurrent.futures.Future) -> None:
-        if future is not self._loading or self.status != "loading" or self.recording:
+        if future is not self._loading or self._status() != "loading" or self.recording:
             return  # another engine was chosen since, or a recording reports its own state
-        self.status = "idle"
         if (error := future.exception()) is not None:  # shown now; the transcript records a recording's own errors
             code = error.code if isinstance(error, STTError) else ErrorCode.ENGINE_ERROR
-            self.status, self.message = "error", f"{code}: {error}"
+            self._set(status="error", message=f"{code}: {error}")
+        else:
+            self._set(status="idle")
 
     def __repr__(self) -> str:
         return (f"<LiveTranscriber {self.language} {self.engine_name} from {self.source_label}, {self.status}: "
@@ -249,6 +256,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._in_loop(lambda: None)  # page messages the kernel already handed over are taken first
         if (run := self._run) is not None:
             concurrent.futures.wait([run], timeout)
+        self._apply()
         self._refresh_displays()
         return self.transcript
 
@@ -263,91 +271,112 @@ class LiveTranscriber(anywidget.AnyWidget):
                 done.set_exception(e)
 
         self._loop.call_soon_threadsafe(run)
-        done.result()
+        try:
+            done.result()
+        finally:
+            self._apply()
 
-    # -- browser → kernel: enqueue only; the loop parses (messages.commands) and hands over --
+    # -- traits: set on the kernel's thread, whichever thread decides them --
+    def _set(self, **traits: Any) -> None:
+        """From the background loop, trait changes wait for the kernel's loop (or the next call of
+        the Python API, on the kernel's thread): a trait's observers and comm messages run where
+        the kernel runs them."""
+        if self._kernel is None or threading.get_ident() == self._kernel_thread:
+            self._apply(traits)
+            return
+        with self._pending_lock:
+            first = not self._pending
+            self._pending.update(traits)
+        if first:
+            try:
+                self._kernel.call_soon_threadsafe(self._apply)
+            except RuntimeError:  # the kernel's loop is gone (shutting down): apply here
+                self._apply()
+
+    def _apply(self, traits: dict[str, Any] | None = None) -> None:
+        with self._pending_lock:
+            pending, self._pending = {**self._pending, **(traits or {})}, {}
+        if pending:
+            with self.hold_sync():
+                for name, value in pending.items():
+                    setattr(self, name, value)
+
+    def _status(self) -> str:
+        """The status as last decided (perhaps not yet set on the kernel's thread)."""
+        with self._pending_lock:
+            return self._pending.get("status", self.status)
+
+    # -- browser → kernel: enqueue only; the loop parses (PageCodec) and hands over --
     def _on_msg(self, _widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
         payload = [bytes(b) for b in buffers or ()]
         self._loop.call_soon_threadsafe(self._handle, content, payload, time.time())
 
     def _handle(self, content: dict[str, Any], buffers: list[bytes], received: float) -> None:
-        for command in commands(content, buffers):
-            if isinstance(command, (Audio, Encoded)) and command.timestamp is not None:
-                self.up_latency_ms.append((received - command.timestamp) * 1000)  # browser send → kernel loop
+        if isinstance(content, dict) and content.get("type") == "audio" and (sent := epoch_seconds(content.get("t"))):
+            self.up_latency_ms.append((received - sent) * 1000)  # browser send → kernel loop, PCM or Opus
+        for command in self._codec.commands((content, buffers)):
             if isinstance(command, Audio):
                 if self.recording:  # frames still in flight after a stop have no recording to go to
-                    self.driver.receive(command)
+                    self.link.command(command)
                     self._advise()
-            elif isinstance(command, Encoded):
-                self._decode(command)
             elif isinstance(command, Start):
-                self._incoming = incoming.decoder(None) if self.transport == "opus" else None
-                self._begin()
+                self._begin()  # the widget's own engine, language and options: the page chooses nothing
             elif isinstance(command, Stop):
-                if self._incoming is not None and self.recording and not self._incoming.error:
-                    self.driver.receive(Audio(self._incoming.end()))  # the decoder's last samples first
                 self._end()
             elif isinstance(command, Hello):
                 self._tell_page(snapshot(self.transcript))
-            else:  # a coded error (a bad frame, the page could not capture): the driver tells it
-                self.driver.receive(command)
+            else:  # a coded error (a bad frame, the page could not capture): the connection tells it
+                self.link.command(command)
 
-    def _decode(self, command: Encoded) -> None:
-        """The page's compressed audio → PCM16 for the recording (told once if it is not audio)."""
-        if self._incoming is None or not self.recording or self._incoming.error:
-            return
-        pcm = self._incoming.feed(command.data)
-        if self._incoming.error:
-            self.driver.receive(ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The page's audio could not be read: "
-                                              f"{self._incoming.error}."))
-        elif pcm:
-            self.driver.receive(Audio(pcm))
-            self._advise()
+    @traitlets.observe("transport")
+    def _transport(self, change: Any) -> None:
+        self._codec.opus = change["new"] == "opus"
 
-    # -- recordings (all in the background loop): this widget is the driver's host --
+    # -- recordings (all in the background loop): this widget hosts one connection --
     @property
-    def driver(self) -> Driver:
-        if self._driver is None:  # made in the loop, on first use
-            self._driver = Driver(self._host, self._told, audio_starts=False)
-        return self._driver
+    def link(self) -> Link:
+        if self._link is None:  # made in the loop, on first use
+            self._link = Link(self._host, self._codec, self._told, audio_starts=False, record=self.transcript)
+        return self._link
 
     def _begin(self) -> None:
         if self.recording:
             return
         self._run = run = concurrent.futures.Future()
-        self.session = None
-        self._errors_before = len(self.transcript.errors)
-        self.status, self.message, self.input_advice = "starting", "", ""
-        self.driver.receive(Start())
+        self.session, self._run_failed = None, False
+        self._set(status="starting", message="", input_advice="")
+        try:
+            config = StreamConfig.from_options(language=self.language, model=self.model, **self.options)
+        except STTError as e:
+            self.link.command(ProtocolError(e.code, str(e), start=True))
+            return
+        self.link.command(Start(self.engine, self.model, config))
         if self.source_kind != "browser":
             self._stop_capture = asyncio.Event()
             self._loop.create_task(self._feed(run, self._stop_capture))
 
-    def _open_session(self, _start: Start) -> Session:
-        """The driver's Start, on this widget's terms: its engine, language and options, one Transcript
-        whose times run on over every recording."""
-        self._starting = True  # an error before Started means this recording could not start
-        session = Session(self.choice, self.language, self.model, transcript=self.transcript,
-                          offset=self._offset, **self.options)
+    def _open_session(self, start: Start) -> Session:
+        """The Start, as this widget's: one Transcript whose times run on over every recording."""
+        session = Session(start.config.language, engine=self.choice, model=start.model, config=start.config,
+                          transcript=self.transcript, offset=self._offset)
         self.session = session
-        self.engine_name = self.transcript.engine = session.engine_name
+        self.transcript.engine = session.engine_name
+        self._set(engine_name=session.engine_name)
         if not preload(self.choice).done():
-            self.status = "loading"
+            self._set(status="loading")
         return session
 
     def _end(self) -> None:
         if not self.recording:
             return
-        self.status = "stopping"
+        self._set(status="stopping")
         if self.source_kind == "browser":
-            self.driver.receive(Stop())  # the page sent every frame before "stop": all are taken
+            self.link.command(Stop())  # the page sent every frame before "stop": all are taken
         else:
             self._stop_capture.set()  # the source stops capturing; its last frames go, then Stop
 
     async def _feed(self, run: concurrent.futures.Future, stop: asyncio.Event) -> None:
         """A kernel-side source (a file at real time, a microphone here) as Audio commands, then Stop."""
-        from ..microphone import microphone_frames
-
         frames = (source_frames(self.source, self.frame_ms, realtime=True) if self.source_kind == "file"
                   else microphone_frames(self.device, self.frame_ms, until=stop))
         try:
@@ -356,38 +385,36 @@ class LiveTranscriber(anywidget.AnyWidget):
                     break
                 self._outbox.level = max(audio.level_dbfs(frame), -100.0)  # the page's meter; JSON has no -inf
                 self._schedule_flush()
-                self.driver.receive(Audio(frame))
+                self.link.command(Audio(frame))
                 self._advise()
         except STTError as e:  # no such device, an unreadable file: told in order, after the Start
-            self.driver.receive(ProtocolError(e.code, str(e)))
+            self.link.command(ProtocolError(e.code, str(e)))
         finally:
             if self._run is run:
-                self.driver.receive(Stop())
+                self.link.command(Stop())
 
     def _told(self, outcome: Outcome) -> None:
-        """What the driver says, in order: the recording's state, and events for the view."""
+        """What the connection tells, in order: the recording's state, and events for the view (the
+        session keeps them in the transcript, the connection's own errors included)."""
         if isinstance(outcome, Started):
-            self._starting = False
-            if self.status in ("loading", "starting"):
-                self.status = "recording"
+            if self._status() in ("loading", "starting"):
+                self._set(status="recording")
         elif isinstance(outcome, Stopped):
-            if outcome.transcript is self.transcript:  # not a Stop that found no session
+            if outcome.transcript is not None:  # not a Stop that found no session
                 self._finish(outcome.audio_seconds)
         elif not isinstance(outcome, (Closing, Configured)):
-            if not (self.transcript.events and self.transcript.events[-1] is outcome):
-                self.transcript.add(outcome)  # the driver's own (a bad frame, a failed start); the session adds its events
             self._show(outcome)
-            if isinstance(outcome, Error) and self._starting:
-                self._starting = False
-                self._finish(0.0)  # the recording could not start
-            elif isinstance(outcome, Error) and not self.recording:
-                self.status = "error"
+            if isinstance(outcome, Error):
+                self._run_failed = True
+                if self.recording and self.link.runner.connection.state is State.READY:
+                    self._finish(0.0)  # the recording could not start
+                elif not self.recording:
+                    self._set(status="error")
 
     def _finish(self, audio_seconds: float) -> None:
         run, self._run = self._run, None
         self._offset += audio_seconds
-        self.status = "error" if len(self.transcript.errors) > self._errors_before else "idle"
-        self._saved = snapshot(self.transcript)
+        self._set(status="error" if self._run_failed else "idle", _saved=snapshot(self.transcript))
         if self.source_kind != "browser":
             self._stop_capture.set()
             self._outbox.level = -100.0  # nothing is captured any more: the meter rests
@@ -398,13 +425,13 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _advise(self) -> None:
         """Tell the person when their input stays too quiet or clips (the session's level stage measures)."""
         if self.session is not None and (advice := self.session.input_level.advice) != self.input_advice:
-            self.input_advice = advice
+            self._set(input_advice=advice)
 
     # -- kernel → browser, throttled --
     def _show(self, event: Event) -> None:
         self._outbox.add(event, utterance=len(self.transcript) - 1)
         if isinstance(event, Error):
-            self.message = f"{event.code}: {event.message}"
+            self._set(message=f"{event.code}: {event.message}")
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -421,3 +448,10 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _tell_page(self, message: dict[str, Any]) -> None:
         message["t"] = time.time() * 1000  # the page measures kernel → browser latency
         self.send(message)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,5 +1,5 @@
-"""The widget's comm wire, sans-I/O: the page's messages → driver commands (:func:`commands`),
-and what the live view is told, and how often (:class:`Outbox`). Pure: no widgets, no threads.
+"""The widget's comm wire, sans-I/O: the page's messages → commands (:func:`commands`,
+:class:`PageCodec`), and what the live view is told, and how often (:class:`Outbox`). No widgets.
 
 Engines emit interims far faster than a person reads them, and the kernel's IOPub channel drops
 comm messages past ~1000/s, so events are coalesced into at most one ``update`` message per
@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
+from .. import incoming
 from ..errors import ErrorCode
 from ..events import Error, Event, Final, Interim, SpeechStarted, UtteranceEnd
 from ..transcript import Transcript
-from ..wire.commands import DEFAULT_MAX_FRAME_BYTES, Audio, Command, ProtocolError, Start, Stop, pcm_or_error, too_large
+from ..wire.vocabulary import (DEFAULT_MAX_FRAME_BYTES, Audio, Command, Outcome, ProtocolError, Start, Stop, pcm_or_error,
+                               too_large)
 
 PAGE_ERRORS = {ErrorCode.DEVICE_ERROR, ErrorCode.AUDIO_FORMAT_ERROR}  # what a page may report of itself
 
@@ -43,7 +45,7 @@ def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MA
     (permission, no device, insecure context); ``hello`` asks for the transcript so far."""
     kind = content.get("type") if isinstance(content, dict) else None
     if kind == "audio":
-        sent = _epoch_seconds(content.get("t"))
+        sent = epoch_seconds(content.get("t"))
         if content.get("container") is True:
             return [Encoded(data, sent) if len(data) <= max_bytes else too_large(len(data), max_bytes)
                     for data in buffers if data]
@@ -62,6 +64,48 @@ def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MA
                               message[:500] if isinstance(message, str) else "The page could not capture audio.")]
     return [ProtocolError(ErrorCode.INVALID_MESSAGE, "Unknown widget message type.",
                           {"expected": ["start", "audio", "stop", "hello", "error"]})]
+
+
+class PageCodec:
+    """The page's messages (``(content, buffers)``) → commands, as every wire's codec: with
+    ``opus``, a recording's WebM/Opus is decoded to PCM16 as it comes (told once if it is not
+    audio), and its decoder's last samples go before the Stop. Outcomes pass through as they are:
+    the widget coalesces them for the view (:class:`Outbox`)."""
+
+    def __init__(self, opus: bool = False, max_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+        self.opus, self.max_bytes = opus, max_bytes
+        self._audio: incoming.ContainerDecoder | None = None
+
+    def commands(self, message: tuple[Any, Sequence[bytes]]) -> list[PageCommand]:
+        out: list[PageCommand] = []
+        for command in commands(*message, max_bytes=self.max_bytes):
+            if isinstance(command, Encoded):
+                out += self._decode(command)
+            elif isinstance(command, Start):
+                self._audio = incoming.decoder(None) if self.opus else None
+                out.append(command)
+            elif isinstance(command, Stop):
+                decoder, self._audio = self._audio, None
+                if decoder is not None and not decoder.error and (tail := decoder.end()):
+                    out.append(Audio(tail))
+                out.append(command)
+            else:
+                out.append(command)
+        return out
+
+    def _decode(self, command: Encoded) -> list[PageCommand]:
+        if self._audio is None or self._audio.error:
+            return []
+        pcm = self._audio.feed(command.data)
+        if self._audio.error:
+            return [ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The page's audio could not be read: {self._audio.error}.")]
+        return [Audio(pcm, timestamp=command.timestamp)] if pcm else []
+
+    def render(self, outcome: Outcome) -> list[Outcome]:
+        return [outcome]
+
+    def close_code(self, why: str) -> tuple[int, str]:
+        return 1000, why
 
 
 def final_to_view(final: Final, utterance: int) -> dict[str, Any]:
@@ -87,7 +131,7 @@ def mark_to_view(event: Event) -> list[Any] | None:
     return None
 
 
-def _epoch_seconds(ms: Any) -> float | None:
+def epoch_seconds(ms: Any) -> float | None:
     if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not -1e15 < ms < 1e15:  # NaN fails too
         return None
     return ms / 1000

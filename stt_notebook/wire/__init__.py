@@ -1,4 +1,5 @@
-"""Wires onto the one session driver: the commands every wire's codec produces (:mod:`.commands`),
-the driver that takes them onto a Session (:mod:`.driver`), one pure codec per socket wire
-(:mod:`.stt_ws`, :mod:`.listen`; the widget's is :mod:`stt_notebook.widget.messages`), the
-figures every host keeps (:mod:`.metrics`) and the ``/ws/stt`` client (:mod:`.client`)."""
+"""Where a client meets a Session: what it asks and is told (:mod:`.vocabulary`), the connection
+state machine (:mod:`.connection`, sans-I/O), the runner and the one host adapter
+(:mod:`.runner`), a pure codec per socket wire (:mod:`.stt_ws`, :mod:`.listen`; the widget's is
+:mod:`stt_notebook.widget.messages`), what an operator offers (:mod:`.offer`), the figures every
+host keeps (:mod:`.metrics`) and who may connect (:mod:`.auth`)."""

@@ -1,6 +1,6 @@
-"""The Deepgram ``/v1/listen`` wire as the driver sees it: client frames → commands (binary audio
+"""The Deepgram ``/v1/listen`` wire, sans-I/O: client frames → commands (binary audio
 in any of Deepgram's encodings decoded to 16 kHz mono by ``incoming``, Finalize, KeepAlive,
-Configure, CloseStream), and the driver's outcomes → Deepgram's messages and close codes."""
+Configure, CloseStream), and the connection's outcomes → Deepgram's messages and close codes."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from .. import incoming
 from ..config import StreamConfig
 from ..errors import ConfigError, ErrorCode, shown
 from ..events import Error
-from ..deepgram.protocol import NET0001, config_from_query, event_message, metadata_message
-from ..engines import choose, get_engine
+from ..deepgram.protocol import NET0001, event_message, metadata_message
 from .auth import header_token, secret_matches
-from .commands import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Command, Configure, Finalize, KeepAlive, ProtocolError, Stop,
-                       is_utf8, too_large)
-from .driver import Closing, Configured, Outcome, Started, Stopped
+from .vocabulary import (DEFAULT_MAX_FRAME_BYTES, Audio, Close, Closing, Command, Configure, Configured, Finalize, KeepAlive,
+                         Outcome, ProtocolError, Started, Stop, Stopped, is_utf8, too_large)
 
 CLOSE = {"stopped": (1000, ""), "drain": (1001, "server shutting down"), "idle": (1011, NET0001),
          "bad_audio": (1008, "DATA-0000"), "failed": (1011, "NET-0000")}
@@ -41,18 +39,6 @@ def authorized(headers: Mapping[str, str], key: str | None, query_token: str | N
     return secret_matches(query_token, key), None
 
 
-def stream_for(query: list[tuple[str, str]], engine: str, allow_cloud: bool) -> tuple[StreamConfig, str]:
-    """A handshake's query → the stream's config and engine, with Deepgram's rules. Raises
-    ConfigError (HTTP 400, before upgrading) for a bad query or a language no engine here knows."""
-    config = config_from_query(query)
-    chosen = choose(engine, config.language, cloud=allow_cloud)
-    if chosen.engine == "deepgram" and not allow_cloud:
-        raise ConfigError("This endpoint serves the offline engines only.")
-    if not get_engine(chosen).supports(config.language):
-        raise ConfigError(f"No engine here knows language {shown(config.language)}.")
-    return config, chosen.engine
-
-
 def refusal(code: str, message: str, request_id: str) -> dict[str, Any]:
     """The JSON body (and ``dg-error`` header) of a refused handshake, as Deepgram writes it."""
     return {"err_code": code, "err_msg": message, "request_id": request_id}
@@ -69,7 +55,7 @@ class ListenCodec:
         self._audio = incoming.decoder(config.encoding, config.sample_rate, config.channels)
 
     def commands(self, frame: str | bytes) -> list[Command]:
-        """What one client frame asks of the driver. Never raises."""
+        """What one client frame asks of the connection. Never raises."""
         size = len(frame) if isinstance(frame, (bytes, bytearray, memoryview)) else len(frame) * 4
         if size > self.max_frame_bytes and (isinstance(frame, (bytes, bytearray, memoryview))
                                             or (size := len(frame.encode("utf-8", "surrogatepass"))) > self.max_frame_bytes):
@@ -134,6 +120,9 @@ class ListenCodec:
         if self._audio.error:
             return [Close("bad_audio")]
         return [Audio(pcm)] if pcm else []
+
+    def close_code(self, why: str) -> tuple[int, str]:
+        return CLOSE[why]
 
     def render(self, outcome: Outcome) -> list[dict[str, Any]]:
         """The messages that tell the client ``outcome`` (a Closing's close code is ``CLOSE[why]``)."""

@@ -1,6 +1,6 @@
 """What the wires did, as Prometheus metrics and (optionally) one JSON log line per session.
 
-Every host wraps each connection's driver in a :class:`Watch`: commands going in and outcomes
+Every host's Link reports each connection to a :class:`Watch`: commands going in and outcomes
 going out pass through it, so the figures mean the same on every wire. The standalone service
 keeps its own registry (``GET /metrics``); the Jupyter extension registers into Jupyter's own.
 """
@@ -17,8 +17,8 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..events import Error, Final, Interim
-from .commands import Audio
-from .driver import Outcome, Stopped
+from .vocabulary import Audio
+from .vocabulary import Outcome, Stopped
 
 sessions_log = logging.getLogger("stt_notebook.sessions")
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -44,8 +44,8 @@ class Metrics:
 
 
 class Watch:
-    """One connection's figures. ``received(command)`` before the driver takes it,
-    ``told(outcome)`` as the driver emits it, ``closed(code)`` at the end."""
+    """One connection's figures. ``received(command)`` before the connection takes it,
+    ``told(outcome)`` as it is told, ``closed(code)`` at the end."""
 
     def __init__(self, metrics: Metrics, wire: str, engine: Callable[[], str]):
         self.metrics, self.wire, self.engine = metrics, wire, engine
@@ -94,7 +94,7 @@ class Watch:
                     self._latencies.append(latency)
                     self.metrics.latency.labels(self.wire).observe(latency)
         elif isinstance(outcome, Stopped):
-            self._end(outcome.transcript.engine)
+            self._end(outcome.transcript.engine if outcome.transcript is not None else None)
 
     def closed(self, code: int | None) -> None:
         self._end(None)

@@ -1,4 +1,4 @@
-"""The ``/ws/stt`` wire, sans-I/O: client frames → driver commands, the driver's outcomes →
+"""The ``/ws/stt`` wire, sans-I/O: client frames → commands, the connection's outcomes →
 the seed protocol's frames.
 
 Parsing never raises: every frame becomes a :class:`Start`, :class:`Audio`, :class:`Stop` or a
@@ -18,9 +18,8 @@ from .. import incoming
 from ..config import SAMPLE_RATE, StreamConfig
 from ..errors import ConfigError, ErrorCode
 from ..events import Error, to_wire
-from .commands import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Command, Configure, ProtocolError, Start, Stop, is_utf8, pcm_or_error,
-                       too_large)
-from .driver import Closing, Configured, Outcome, Started, Stopped
+from .vocabulary import (DEFAULT_MAX_FRAME_BYTES, NAME, Audio, Closing, Command, Configure, Configured, Outcome, ProtocolError,
+                         Start, Started, Stop, Stopped, is_utf8, pcm_or_error, too_large)
 
 ENGINE_KEYS = ("engine", "model")
 
@@ -178,11 +177,18 @@ class RelayCodec:
             return [ProtocolError(ErrorCode.AUDIO_FORMAT_ERROR, f"The audio could not be read: {error}.")]
         return [Audio(pcm)] if pcm else []
 
+    def render(self, outcome: Outcome) -> list[dict[str, Any]]:
+        return render(outcome)
+
+    def close_code(self, why: str) -> tuple[int, str]:
+        return CLOSE.get(why, (1011, why))
+
 
 def render(outcome: Outcome) -> list[dict[str, Any]]:
     """The frames that tell the client ``outcome`` (a Closing's close code is in ``CLOSE``)."""
     if isinstance(outcome, Stopped):
-        t = outcome.transcript
+        if (t := outcome.transcript) is None:  # a stop with no session running
+            return [summary_frame(0, 0, 0.0, "")]
         return [summary_frame(len(t), len(t.words), outcome.audio_seconds, t.text)]
     if isinstance(outcome, Started):
         return []
