@@ -531,3 +531,19 @@ def chunks(data: bytes, seed: int = 0, sample_bytes: int = 1) -> list[bytes]:
         out.append(data[i:i + n])
         i += n
     return out
+
+
+def wait_preloaded(http_url: str, token: str, timeout: float = 180) -> None:
+    """Until a ``serve`` has loaded the models it preloads (``/info``'s "preloaded"): a test that
+    asks for live behaviour (interims while speaking) then meets a warm server, however busy the
+    machine is while it starts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            request = urllib.request.Request(http_url.rstrip("/") + "/info", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if "loading" not in json.loads(response.read())["preloaded"].values():
+                    return
+        time.sleep(0.5)
+    raise AssertionError(f"the models were not loaded within {timeout:g} s")
+

@@ -346,7 +346,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.session, self._run_failed = None, False
         self._set(status="starting", message="", input_advice="")
         try:
-            config = StreamConfig.from_options(language=self.language, model=self.model, **self.options)
+            config = self.config.with_options(language=self.language)  # checked when made; the language may have changed
         except STTError as e:
             self.link.command(ProtocolError(e.code, str(e), start=True))
             return

@@ -11,13 +11,14 @@ import pytest
 import websockets
 
 from stt_notebook import ConfigError, EngineError, Interim, Session, audio, engines
-from tests.support import EN_CLIPS, KO_CLIPS, check_words, corpus_cer, corpus_wer, running
+from tests.support import EN_CLIPS, KO_CLIPS, check_words, corpus_cer, corpus_wer, running, wait_preloaded
 from tests.deepgram_servers import KEY
 
 
 @pytest.fixture(scope="module")
 def dg_url():
     with running("plain") as url:
+        wait_preloaded(url.replace("ws://", "http://"), KEY)
         yield url
 
 
@@ -34,7 +35,7 @@ async def test_korean_through_the_deepgram_protocol(dg_url, use_deepgram):
     path, ref = KO_CLIPS[7]
     t, events = await run(audio.load_pcm16(path), "ko")
     assert corpus_cer([ref], [t.text]) <= 0.15
-    assert any(isinstance(e, Interim) for e in events) and not t.errors
+    assert any(isinstance(e, Interim) for e in events) and not t.errors, (t.errors, [type(e).__name__ for e in events])
     check_words(events)
 
 
