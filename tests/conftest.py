@@ -11,7 +11,7 @@ from hypothesis import settings
 from stt_notebook import engines
 
 from .deepgram_servers import KEY
-from .support import EN_CLIPS, KO_CLIPS, run_jupyter_server
+from .support import EN_CLIPS, KO_CLIPS, run_jupyter_server, running, wait_preloaded
 
 # Hypothesis: no per-example deadline (a busy 2-core machine is slow now and then, which is not a
 # failure); HYPOTHESIS_PROFILE=thorough tries 1000 examples where a test sets no number of its own
@@ -46,3 +46,27 @@ def use_deepgram(monkeypatch):
     yield point
     engines.forget_engine("deepgram")
 
+
+@pytest.fixture(scope="session")
+def deepgram_url():
+    """One real ``stt-notebook serve-deepgram`` (the plain mode of tests/deepgram_servers.py) for
+    every test that only needs Deepgram's protocol served, its models loaded before the first."""
+    with running("plain") as url:
+        wait_preloaded(url.replace("ws://", "http://"), KEY)
+        yield url
+
+
+
+# the longest files first: two workers take whole files (--dist loadfile), so a long one left for
+# last would run alone while the other worker idles
+LONGEST_FIRST = ("widget/test_browser.py", "scenarios/test_readme.py", "text/test_text.py", "service/test_service.py",
+                 "05_deepgram.ipynb", "03_transcripts_as_dataframes.ipynb", "test_level.py", "service/test_encodings.py",
+                 "scenarios/test_same_words.py", "jupyter/test_server.py", "test_batch.py", "engines/test_deepgram.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: each file's own order is kept

@@ -11,15 +11,10 @@ import pytest
 import websockets
 
 from stt_notebook import ConfigError, EngineError, Interim, Session, audio, engines
-from tests.support import EN_CLIPS, KO_CLIPS, check_words, corpus_cer, corpus_wer, running, wait_preloaded
+from tests.support import EN_CLIPS, KO_CLIPS, check_words, corpus_cer, corpus_wer, running
 from tests.deepgram_servers import KEY
 
 
-@pytest.fixture(scope="module")
-def dg_url():
-    with running("plain") as url:
-        wait_preloaded(url.replace("ws://", "http://"), KEY)
-        yield url
 
 
 
@@ -30,8 +25,8 @@ async def run(pcm: bytes, language: str, **options):
     return await session.run(pcm), events
 
 
-async def test_korean_through_the_deepgram_protocol(dg_url, use_deepgram):
-    use_deepgram(dg_url)
+async def test_korean_through_the_deepgram_protocol(deepgram_url, use_deepgram):
+    use_deepgram(deepgram_url)
     path, ref = KO_CLIPS[7]
     t, events = await run(audio.load_pcm16(path), "ko")
     assert corpus_cer([ref], [t.text]) <= 0.15
@@ -39,16 +34,16 @@ async def test_korean_through_the_deepgram_protocol(dg_url, use_deepgram):
     check_words(events)
 
 
-async def test_english_through_the_deepgram_protocol(dg_url, use_deepgram):
-    use_deepgram(dg_url)
+async def test_english_through_the_deepgram_protocol(deepgram_url, use_deepgram):
+    use_deepgram(deepgram_url)
     path, ref = EN_CLIPS[3]
     t, events = await run(audio.load_pcm16(path), "en")
     assert corpus_wer([ref], [t.text]) <= 0.15
     assert all(w.punctuated for f in t.finals for w in f.words)  # punctuated_word survives the trip
 
 
-async def test_finalize_flushes_and_the_stream_goes_on(dg_url, use_deepgram):
-    use_deepgram(dg_url)
+async def test_finalize_flushes_and_the_stream_goes_on(deepgram_url, use_deepgram):
+    use_deepgram(deepgram_url)
     path, ref = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)
     half = len(pcm) // 4 * 2
@@ -66,8 +61,8 @@ async def test_finalize_flushes_and_the_stream_goes_on(dg_url, use_deepgram):
     assert session.transcript.words["start"].is_monotonic_increasing
 
 
-async def test_keepalive_holds_an_idle_stream_past_the_timeout(dg_url, use_deepgram):
-    use_deepgram(dg_url)
+async def test_keepalive_holds_an_idle_stream_past_the_timeout(deepgram_url, use_deepgram):
+    use_deepgram(deepgram_url)
     path, ref = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)
     async with Session("ko", engine="deepgram") as session:
@@ -78,8 +73,8 @@ async def test_keepalive_holds_an_idle_stream_past_the_timeout(dg_url, use_deepg
     assert corpus_cer([ref], [session.transcript.text]) <= 0.15
 
 
-async def test_wrong_key_is_auth_error_without_the_key(dg_url, use_deepgram):
-    use_deepgram(dg_url, key="not-the-key-0000")
+async def test_wrong_key_is_auth_error_without_the_key(deepgram_url, use_deepgram):
+    use_deepgram(deepgram_url, key="not-the-key-0000")
     t, events = await run(audio.load_pcm16(KO_CLIPS[7][0]), "ko")
     assert t.errors and t.errors[0].code == "AUTH_ERROR"
     assert "not-the-key-0000" not in json.dumps([e.message for e in t.errors])
@@ -120,8 +115,8 @@ async def test_a_1011_mid_stream_reconnects_without_loss_or_duplicates(use_deepg
     assert abs(t.words["end"].max() - audio.duration(pcm)) < 2.5  # times continue across the reconnect (not from 0)
 
 
-async def test_server_handshake_and_close_behaviour(dg_url):
-    url = f"{dg_url}/v1/listen?encoding=linear16&sample_rate=16000&language=ko&model=nova-2"
+async def test_server_handshake_and_close_behaviour(deepgram_url):
+    url = f"{deepgram_url}/v1/listen?encoding=linear16&sample_rate=16000&language=ko&model=nova-2"
     with pytest.raises(websockets.exceptions.InvalidStatus) as e:
         await websockets.connect(url)
     assert e.value.response.status_code == 401 and e.value.response.headers["dg-request-id"]
@@ -149,11 +144,11 @@ async def test_server_handshake_and_close_behaviour(dg_url):
     assert closed.value.rcvd.code == 1008 and "DATA-0000" in closed.value.rcvd.reason
 
 
-def test_cli_transcribes_through_deepgram_with_its_url(dg_url):
+def test_cli_transcribes_through_deepgram_with_its_url(deepgram_url):
     import os
 
     path, ref = KO_CLIPS[4]
-    env = {**os.environ, "DEEPGRAM_URL": dg_url, "DEEPGRAM_API_KEY": KEY}
+    env = {**os.environ, "DEEPGRAM_URL": deepgram_url, "DEEPGRAM_API_KEY": KEY}
     r = subprocess.run([sys.executable, "-m", "stt_notebook.cli", "transcribe", str(path), "--engine", "deepgram"],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr

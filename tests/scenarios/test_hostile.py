@@ -144,34 +144,33 @@ async def test_an_empty_text_frame_is_refused_and_info_lists_only_the_offered_en
 # -- serve-deepgram --
 
 
-async def test_serve_deepgram_refuses_bad_languages_at_the_handshake_and_survives_garbage():
+async def test_serve_deepgram_refuses_bad_languages_at_the_handshake_and_survives_garbage(deepgram_url):
     import websockets
 
     from tests.deepgram_servers import KEY
-    from tests.support import running
 
     path, reference = KO_CLIPS[7]
     pcm = audio.load_pcm16(path)
     headers = {"Authorization": f"Token {KEY}"}
-    with running("plain") as url:
-        try:
-            async with websockets.connect(f"{url}/v1/listen?language=xx&encoding=linear16&sample_rate=16000",
-                                          additional_headers=headers):
-                raise AssertionError("upgraded")
-        except websockets.exceptions.InvalidStatus as e:
-            assert e.response.status_code == 400 and b"xx" in e.response.body
-        query = "language=ko&encoding=linear16&sample_rate=16000&interim_results=false"
-        async with websockets.connect(f"{url}/v1/listen?{query}", additional_headers=headers, max_size=None) as ws:
-            half = len(pcm) // 2 // 3200 * 3200
-            for frame in audio.frames(pcm[:half], 100):
-                await ws.send(frame)
-            await ws.send("[" * 100_000)  # garbage: an Error, and the stream goes on
-            await ws.send(bytes(2 << 20))  # past the 1 MiB frame limit: refused, and the stream goes on
-            for frame in audio.frames(pcm[half:], 100):
-                await ws.send(frame)
-            await ws.send(json.dumps({"type": "CloseStream"}))
-            messages = [json.loads(m) async for m in ws]
-            close = ws.close_code
+    url = deepgram_url  # shared: it survives this client and serves the next test
+    try:
+        async with websockets.connect(f"{url}/v1/listen?language=xx&encoding=linear16&sample_rate=16000",
+                                      additional_headers=headers):
+            raise AssertionError("upgraded")
+    except websockets.exceptions.InvalidStatus as e:
+        assert e.response.status_code == 400 and b"xx" in e.response.body
+    query = "language=ko&encoding=linear16&sample_rate=16000&interim_results=false"
+    async with websockets.connect(f"{url}/v1/listen?{query}", additional_headers=headers, max_size=None) as ws:
+        half = len(pcm) // 2 // 3200 * 3200
+        for frame in audio.frames(pcm[:half], 100):
+            await ws.send(frame)
+        await ws.send("[" * 100_000)  # garbage: an Error, and the stream goes on
+        await ws.send(bytes(2 << 20))  # past the 1 MiB frame limit: refused, and the stream goes on
+        for frame in audio.frames(pcm[half:], 100):
+            await ws.send(frame)
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        messages = [json.loads(m) async for m in ws]
+        close = ws.close_code
     assert [m["variant"] for m in messages if m["type"] == "Error"] == ["SchemaError", "PAYLOAD_TOO_LARGE"]
     heard = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in messages
                      if m["type"] == "Results" and m["is_final"])

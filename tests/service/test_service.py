@@ -371,14 +371,17 @@ http {{
 """
 
 
-async def _stream_through(url: str, size: int, frames: int, stop_after: asyncio.Event, more: int) -> dict:
-    """One echo stream: ``frames`` frames of ``size`` bytes; once ``stop_after`` is set, ``more``
-    and a stop if it is still open. Returns what it was told and how it was closed."""
+async def _stream_through(url: str, size: int, frames: int, stop_after: asyncio.Event, more: int,
+                          sent: asyncio.Event) -> dict:
+    """One echo stream: ``frames`` frames of ``size`` bytes (then ``sent`` is set); once
+    ``stop_after`` is set, ``more`` and a stop if it is still open. Returns what it was told and
+    how it was closed."""
     got: list[dict] = []
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"type": "start_transcription", "config": {"engine": "echo"}}))
         for _ in range(frames):
             await ws.send(bytes(size))
+        sent.set()
         await stop_after.wait()
         with contextlib.suppress(websockets.exceptions.ConnectionClosed):
             for _ in range(more):
@@ -396,7 +399,7 @@ def test_two_instances_behind_nginx(tmp_path):
     """The deploy/ recipe: 20 streams spread over both instances, each gets its own words; SIGTERM
     to one drains its streams (finals, summary, 1001) while the other's streams carry on."""
     recipe = (Path(__file__).parents[2] / "deploy" / "nginx-stt-notebook.conf").read_text()
-    with serving() as (a, proc_a), serving() as (b, _):
+    with serving("--engines", "echo") as (a, proc_a), serving("--engines", "echo") as (b, _):  # transport only
         port = _free_port()
         (tmp_path / "stt-notebook.conf").write_text(
             recipe.replace("127.0.0.1:8001", f"127.0.0.1:{a}").replace("127.0.0.1:8002", f"127.0.0.1:{b}")
@@ -413,8 +416,11 @@ def test_two_instances_behind_nginx(tmp_path):
             async def scenario():
                 stop_after = asyncio.Event()
                 url = f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}"
-                streams = [asyncio.create_task(_stream_through(url, 320 * (i + 1), 5, stop_after, 5)) for i in range(20)]
-                await asyncio.sleep(3.0)  # every stream has sent its first five frames
+                sent = [asyncio.Event() for _ in range(20)]
+                streams = [asyncio.create_task(_stream_through(url, 320 * (i + 1), 5, stop_after, 5, sent[i]))
+                           for i in range(20)]
+                await asyncio.wait_for(asyncio.gather(*(s.wait() for s in sent)), 60)  # every stream sent its first five
+                await asyncio.sleep(0.5)  # and they reached the instances
                 proc_a.send_signal(signal.SIGTERM)
                 await asyncio.sleep(1.0)
                 stop_after.set()

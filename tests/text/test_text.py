@@ -134,8 +134,7 @@ def _same_written_words(words: list[str], reference: list[str]) -> bool:
             and "3월" in words and "장관의" in words)
 
 
-def test_the_same_korean_words_from_file_cli_relay_and_serve_deepgram(zeroth, server, use_deepgram):  # noqa: F811
-    from tests.support import running
+def test_the_same_korean_words_from_file_cli_relay_and_serve_deepgram(zeroth, server, deepgram_url, use_deepgram):
 
     path = next(p for p, _ in KO_CLIPS if p.name == "104_003_0019.flac")
     reference = transcribe(path, language="ko", progress=False).words.word.tolist()  # the file path, Korean's default
@@ -150,14 +149,12 @@ def test_the_same_korean_words_from_file_cli_relay_and_serve_deepgram(zeroth, se
         return [w["word"] for f in frames if f["type"] == "transcript_final" for w in f["words"]]
 
     assert _same_written_words(asyncio.run(relay()), reference)
-    with running("plain") as url:
-        use_deepgram(url)
-        t = asyncio.run(Session("ko", engine="deepgram").run(audio.load_pcm16(path)))
+    use_deepgram(deepgram_url)
+    t = asyncio.run(Session("ko", engine="deepgram").run(audio.load_pcm16(path)))
     assert _same_written_words(t.words.word.tolist(), reference)
 
 
-def test_deepgram_text_options_change_what_every_path_shows(server, use_deepgram):  # noqa: F811
-    from tests.support import running
+def test_deepgram_text_options_change_what_every_path_shows(server, deepgram_url, use_deepgram):
 
     path = next(p for p, _ in KO_CLIPS if p.name == "104_003_0374.flac")
     options = {"replace": ["안철수:안 대표"], "search": ["대통령"]}
@@ -179,9 +176,8 @@ def test_deepgram_text_options_change_what_every_path_shows(server, use_deepgram
     assert any("안 대표" in f["text"] for f in finals)
     assert [h["snippet"] for f in finals for r in f.get("search", []) for h in r["hits"]] == ["대통령이"]
 
-    with running("plain") as url:  # a Deepgram-style query: ?replace=…&search=…
-        use_deepgram(url)
-        dg = asyncio.run(Session("ko", engine="deepgram", **options).run(audio.load_pcm16(path)))
+    use_deepgram(deepgram_url)  # a Deepgram-style query: ?replace=…&search=…
+    dg = asyncio.run(Session("ko", engine="deepgram", **options).run(audio.load_pcm16(path)))
     assert "안 대표" in dg.text and dg.search.snippet.tolist() == ["대통령이"]
 
 
