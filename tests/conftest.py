@@ -54,19 +54,3 @@ def deepgram_url():
     with running("plain") as url:
         wait_preloaded(url.replace("ws://", "http://"), KEY)
         yield url
-
-
-
-# the longest files first: two workers take whole files (--dist loadfile), so a long one left for
-# last would run alone while the other worker idles
-LONGEST_FIRST = ("widget/test_browser.py", "scenarios/test_readme.py", "text/test_text.py", "service/test_service.py",
-                 "05_deepgram.ipynb", "03_transcripts_as_dataframes.ipynb", "test_level.py", "service/test_encodings.py",
-                 "scenarios/test_same_words.py", "jupyter/test_server.py", "test_batch.py", "engines/test_deepgram.py")
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    def rank(item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
-
-    items.sort(key=rank)  # stable: each file's own order is kept

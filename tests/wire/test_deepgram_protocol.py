@@ -69,9 +69,17 @@ def test_unknown_types_are_tolerated_and_garbage_is_an_error_event():
     assert isinstance(err, Error) and err.message == "bad message" and err.details == {"variant": "SchemaError"}
 
 
-@given(st.text(max_size=300))
+@given(st.one_of(st.text(max_size=300), st.sampled_from(["Results", "SpeechStarted", "UtteranceEnd", "Metadata", "Error"])
+                .flatmap(lambda kind: st.dictionaries(st.text(max_size=12), st.none() | st.booleans() | st.floats()
+                                                      | st.text(max_size=8), max_size=4)
+                         .map(lambda extra: json.dumps({**extra, "type": kind})))))
 def test_parser_never_raises(text):
-    parse_message(text)
+    """Whatever a server sends (Deepgram's types with wrong fields included): an event, Metadata,
+    or None for a type not used; a frame that is not Deepgram's JSON is an UPSTREAM_ERROR event."""
+    message = parse_message(text)
+    assert message is None or isinstance(message, (Final, Interim, SpeechStarted, UtteranceEnd, Metadata, Error))
+    if isinstance(message, Error) and not text.lstrip().startswith("{"):
+        assert message.code == "UPSTREAM_ERROR"
 
 
 def test_default_query_is_what_the_issue_names():
