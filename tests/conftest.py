@@ -54,3 +54,17 @@ def deepgram_url():
     with running("plain") as url:
         wait_preloaded(url.replace("ws://", "http://"), KEY)
         yield url
+
+
+@pytest.fixture(scope="session")
+def zeroth() -> dict:
+    """The ten Zeroth clips through Vosk, decoded once for every test that reads them: file name → Transcript."""
+    import asyncio
+
+    from stt_notebook import Session, audio
+
+    async def all_clips():
+        return await asyncio.gather(*(Session("ko", engine="vosk").run(audio.load_pcm16(p)) for p, _ in KO_CLIPS))
+
+    return {p.name: t for (p, _), t in zip(KO_CLIPS, asyncio.run(all_clips()))}
+

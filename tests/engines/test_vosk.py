@@ -1,6 +1,5 @@
 """The Korean offline engine on real Zeroth speech."""
 
-import asyncio
 
 import numpy as np
 
@@ -22,12 +21,8 @@ def test_odd_tokens_become_plain_hangul():
     assert clean_token("대통령이") == "대통령이"
 
 
-async def test_zeroth_corpus_cer_within_15_percent_and_low_confidence_marks_the_wrong_words():
-    async def one(path):
-        t, _ = await stream_events(audio.load_pcm16(path), "ko", "vosk")
-        return t
-
-    transcripts = await asyncio.gather(*(one(p) for p, _ in KO_CLIPS))
+def test_zeroth_corpus_cer_within_15_percent_and_low_confidence_marks_the_wrong_words(zeroth):
+    transcripts = [zeroth[p.name] for p, _ in KO_CLIPS]
     hyps = [t.text for t in transcripts]
     refs = [r for _, r in KO_CLIPS]
     cer = corpus_cer(refs, hyps)

@@ -94,17 +94,6 @@ def test_an_option_an_engine_cannot_honour_is_reported_once_by_name():
 
 # -- real Korean speech --
 
-@pytest.fixture(scope="module")
-def zeroth():
-    async def one(path):
-        return await Session("ko", engine="vosk").run(audio.load_pcm16(path))
-
-    async def all_clips():
-        return await asyncio.gather(*(one(p) for p, _ in KO_CLIPS))
-
-    return {p.name: t for (p, _), t in zip(KO_CLIPS, asyncio.run(all_clips()))}
-
-
 def test_zeroth_reads_as_written_korean(zeroth):
     words = [w for t in zeroth.values() for w in t.words.word]
     assert sum(w in LONE for w in words) / len(words) <= 0.05  # today's raw tokens: 24.9 %
