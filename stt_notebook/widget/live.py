@@ -39,7 +39,7 @@ from ..wire.connection import Limits, State
 from ..wire.runner import Host, Link
 from ..wire.vocabulary import Audio, Closing, Configured, Outcome, ProtocolError, Start, Started, Stop, Stopped
 from .html import static_view
-from .messages import Hello, Outbox, PageCodec, epoch_seconds, snapshot
+from .messages import Hello, Outbox, PageCodec, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -312,10 +312,10 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._loop.call_soon_threadsafe(self._handle, content, payload, time.time())
 
     def _handle(self, content: dict[str, Any], buffers: list[bytes], received: float) -> None:
-        if isinstance(content, dict) and content.get("type") == "audio" and (sent := epoch_seconds(content.get("t"))):
-            self.up_latency_ms.append((received - sent) * 1000)  # browser send → kernel loop, PCM or Opus
         for command in self._codec.commands((content, buffers)):
             if isinstance(command, Audio):
+                if command.timestamp is not None:  # browser send → arrival here, PCM or Opus (its decoded samples)
+                    self.up_latency_ms.append((received - command.timestamp) * 1000)
                 if self.recording:  # frames still in flight after a stop have no recording to go to
                     self.link.command(command)
                     self._advise()

@@ -45,7 +45,7 @@ def commands(content: Any, buffers: Sequence[bytes], max_bytes: int = DEFAULT_MA
     (permission, no device, insecure context); ``hello`` asks for the transcript so far."""
     kind = content.get("type") if isinstance(content, dict) else None
     if kind == "audio":
-        sent = epoch_seconds(content.get("t"))
+        sent = _epoch_seconds(content.get("t"))
         if content.get("container") is True:
             return [Encoded(data, sent) if len(data) <= max_bytes else too_large(len(data), max_bytes)
                     for data in buffers if data]
@@ -131,7 +131,7 @@ def mark_to_view(event: Event) -> list[Any] | None:
     return None
 
 
-def epoch_seconds(ms: Any) -> float | None:
+def _epoch_seconds(ms: Any) -> float | None:
     if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not -1e15 < ms < 1e15:  # NaN fails too
         return None
     return ms / 1000

@@ -24,7 +24,7 @@ import websockets.exceptions
 
 from stt_notebook import audio
 
-from tests.support import KO_CLIPS, TOKEN, _free_port, corpus_cer, first_result, serving
+from tests.support import KO_CLIPS, TOKEN, _free_port, corpus_cer, first_result, serving, wait_preloaded
 
 
 
@@ -60,11 +60,8 @@ def test_the_service_loads_its_engines_at_start_unless_told_lazy():
     """An operator starts the service before anyone speaks: its first client should not wait for
     the models (~8 s to a first Korean word here). With no client at all, /info shows them loaded."""
     with serving() as (port, _):
-        for _ in range(900):
-            preloaded = json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"]
-            if "loading" not in preloaded.values():
-                break
-            time.sleep(0.1)
+        wait_preloaded(f"http://127.0.0.1:{port}/", TOKEN)
+        preloaded = json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"]
         assert preloaded == {"whisper:base": "loaded", "whisper:tiny.en": "loaded"}
     with serving("--lazy", "--engines", "vosk,echo") as (port, _):
         assert json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["preloaded"] == {}
@@ -110,12 +107,11 @@ async def test_a_wrong_token_or_a_foreign_page_is_refused(service):
         assert e.value.response.status_code == 403
 
 
-async def test_a_deepgram_client_gets_the_same_words_from_v1_listen(service, monkeypatch):
+async def test_a_deepgram_client_gets_the_same_words_from_v1_listen(service, use_deepgram):
     from stt_notebook import transcribe
 
     path, reference = KO_CLIPS[7]
-    monkeypatch.setenv("DEEPGRAM_URL", f"ws://127.0.0.1:{service['port']}")
-    monkeypatch.setenv("DEEPGRAM_API_KEY", TOKEN)
+    use_deepgram(f"ws://127.0.0.1:{service['port']}", TOKEN)  # and forgotten after: no later test meets this engine
     heard = await asyncio.to_thread(transcribe, path, "ko", engine="deepgram", progress=False)
     local = await asyncio.to_thread(transcribe, path, "ko", progress=False, punctuate=False, smart_format=False)
     assert corpus_cer([reference], [heard.text]) <= 0.15 and heard.text == local.text
@@ -439,3 +435,18 @@ def test_two_instances_behind_nginx(tmp_path):
         assert r["frames"][-1]["type"] == "transcription_stopped"
         assert len(finals) == (5 if r in drained else 10), (r["code"], len(finals))
     assert all(r["code"] is None for r in served)
+
+
+async def test_the_operators_flags_reach_the_connections_of_the_serve_process():
+    """`serve --idle-timeout 1 --max-queued-frames 3` as an operator types it (the flags are made from
+    the one list of settings the Jupyter relay's traitlets come from): /info reports them, and a
+    silent /ws/stt client is told IDLE_TIMEOUT after a second and closed 1000."""
+    with serving("--engines", "echo", "--idle-timeout", "1", "--max-queued-frames", "3") as (port, _):
+        limits = json.loads(get(f"http://127.0.0.1:{port}/info", TOKEN)[1])["limits"]
+        assert limits["idle_timeout"] == 1.0 and limits["max_queued_frames"] == 3
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/stt?token={TOKEN}") as ws:
+            said = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+        assert said["type"] == "error" and said["code"] == "IDLE_TIMEOUT" and "1 s" in said["message"]
+        assert ws.close_code == 1000
