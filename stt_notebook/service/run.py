@@ -25,6 +25,10 @@ log = logging.getLogger("stt_notebook.service")
 QUERY_PAIR = re.compile(r"([?&])([^=&\s\"']*)=([^&\s\"']*)")
 ENV = "STT_NOTEBOOK_SERVICE"  # the operator's config, handed to worker processes
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# uvicorn kills a worker that leaves its health check unanswered for 5 s, and so every session on
+# it; a worker is that silent whenever a C extension holds the GIL on a busy machine (kiwipiepy's
+# load took 14 s on two cores under load). Only a worker silent this long is taken for hung.
+WORKER_SILENCE = 60
 
 
 def config_to_env(config: ServiceConfig) -> str:
@@ -121,7 +125,8 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8001, work
     os.environ[ENV] = config_to_env(config)
     uv = uvicorn.Config(f"{__name__}:app_from_env", factory=True, host=host, port=port, workers=workers,
                         lifespan="off", log_config=log_config(config.json_logs), timeout_graceful_shutdown=2,
-                        ws_max_size=10 << 20, http=GuardedHTTP, ws=GuardedWebSocket)
+                        ws_max_size=10 << 20, http=GuardedHTTP, ws=GuardedWebSocket,
+                        timeout_worker_healthcheck=WORKER_SILENCE)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
