@@ -442,8 +442,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _flush(self) -> None:
         self._flush_at = None
         if (message := self._outbox.drain()) is not None:
-            self._last_flush = time.monotonic()
             self._tell_page(message)
+            self._last_flush = time.monotonic()  # after the send: updates stay an interval apart however long one takes
 
     def _tell_page(self, message: dict[str, Any]) -> None:
         message["t"] = time.time() * 1000  # the page measures kernel → browser latency
