@@ -119,3 +119,14 @@ async def test_a_busy_machine_hears_the_same_words_only_later():
 
 def words_of(text: str) -> list[str]:
     return re.sub(r"[^\w\s]", " ", text.lower()).split()
+
+
+def test_whispers_threads_spin_briefly_on_a_shared_machine_unless_the_user_chose():
+    """OpenMP reads GOMP_SPINCOUNT once, when CTranslate2 loads: the package sets it first (a busy
+    machine's Korean final 28.9 s → 14.7 s after an 8 s clip, benchmarks/busy.py), a user's value stays."""
+    code = "import stt_notebook, os, ctranslate2; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "500"}, capture_output=True,
+                            text=True, timeout=120)
+    assert (ours.stdout.strip(), theirs.stdout.strip()) == ("10000", "500"), (ours.stderr, theirs.stderr)
