@@ -5,25 +5,19 @@
     t.utterances, t.words, t.plot_confidence(), t.to_srt()
 """
 
-import os as _os
 from typing import Any
 
-# CTranslate2's OpenMP threads spin ~300k turns waiting for each other before they sleep; when other
-# work holds the cores, that spinning starves the very thread being waited for, and a Korean final
-# came 23-40 s after an 8 s clip instead of 9-12 s (benchmarks/busy.py). 10k turns cost nothing idle.
-# Read once, when CTranslate2 loads (after this); a value the user set is kept.
-_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
-from ._version import __version__  # noqa: E402
-from .api import transcribe  # noqa: E402
-from .batch import BatchResult, transcribe_many  # noqa: E402
-from .config import StreamConfig  # noqa: E402
+from . import _openmp  # noqa: F401  (first: before anything loads CTranslate2)
+from ._version import __version__
+from .api import transcribe
+from .batch import BatchResult, transcribe_many
+from .config import StreamConfig
 from .errors import (AudioError, AudioFileNotFoundError, ConfigError, EmptyAudioError, EngineError,
                      EngineUnavailableError, ErrorCode, ModelNotFoundError, STTError, UnknownEngineError,
-                     UnsupportedLanguageError)  # noqa: E402
-from .events import Error, Final, Interim, SpeechStarted, UtteranceEnd, Word  # noqa: E402
-from .session import Session  # noqa: E402
-from .transcript import Transcript  # noqa: E402
+                     UnsupportedLanguageError)
+from .events import Error, Final, Interim, SpeechStarted, UtteranceEnd, Word
+from .session import Session
+from .transcript import Transcript
 
 __all__ = [
     "__version__", "transcribe", "transcribe_many", "BatchResult", "LiveTranscriber", "Session", "Transcript", "StreamConfig",
