@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from xdist.scheduler import LoadScopeScheduling
 
 from stt_notebook import engines
 
@@ -18,6 +19,45 @@ from .support import EN_CLIPS, KO_CLIPS, run_jupyter_server, running, wait_prelo
 settings.register_profile("default", deadline=None)
 settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# One pytest-xdist worker per core. A file's tests stay on one worker (they share its servers); the
+# files that use the session's shared servers and decodes run on one worker together, so each is
+# started once; that group and the browser file, the two longest, start first so the workers end
+# together.
+SHARED_FIXTURES = {"server", "deepgram_url", "zeroth"}
+SHARING = {"tests/engines/test_deepgram.py", "tests/engines/test_vosk.py", "tests/jupyter/test_kernel_connection.py",
+           "tests/jupyter/test_server.py", "tests/scenarios/test_hostile.py", "tests/scenarios/test_readme.py",
+           "tests/scenarios/test_same_words.py", "tests/test_client.py", "tests/text/test_text.py"}
+FIRST = ("shared-servers", "tests/widget/test_browser.py")  # ~400 s and ~270 s of the ~1250
+MAX_WORKERS = 4  # each worker loads its own models (~1 GB)
+
+
+def _unit(nodeid: str) -> str:
+    file = nodeid.split("::", 1)[0]
+    return "shared-servers" if file in SHARING else file
+
+
+class _FilesAndSharers(LoadScopeScheduling):
+    """``--dist loadfile``, with the files in SHARING as one unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return _unit(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    return _FilesAndSharers(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        file = item.path.relative_to(config.rootpath).as_posix()
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())) and file not in SHARING:
+            raise pytest.UsageError(f"{file} uses the session's shared servers: add it to SHARING in tests/conftest.py")
+    items.sort(key=lambda item: FIRST.index(u) if (u := _unit(item.nodeid)) in FIRST else len(FIRST))
 
 
 @pytest.fixture(scope="session")
