@@ -221,6 +221,7 @@ def test_the_view_reads_in_jupyterlabs_dark_theme(lab):
             run_cell(page, 2)
             view = page.locator(".stt-live").last
             view.get_by_role("button", name="Start recording").click(timeout=90_000)
+            view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)  # not the idle before it
             view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
             page.wait_for_timeout(500)
             save_screenshot(page, "live_transcriber_dark.png")
