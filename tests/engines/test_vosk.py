@@ -30,10 +30,12 @@ def test_zeroth_corpus_cer_within_15_percent_and_low_confidence_marks_the_wrong_
     assert cer <= 0.15
     assert all("[" not in h and "(" not in h for h in hyps)
     # the confidence timeline flags the words a reader should doubt: with the model's own lattice
-    # 70% of words sat at 1.0 and AUROC was 0.80-0.82 (benchmarks/confidence.py)
+    # 70% of words sat at 1.0 and AUROC was 0.80-0.82 (benchmarks/confidence.py). Ours measured
+    # 0.840-0.866 from one process to another (Vosk is not bit-exact across processes, one clip at a
+    # time or ten at once, idle or busy), so the bar sits below that spread and above the lattice's
     confidence = [c for t in transcripts for c in t.words.confidence]
     right = [ok for t, ref in zip(transcripts, refs) for ok in korean_right(list(t.words.word), ref)]
-    assert auroc(confidence, right) >= 0.84, auroc(confidence, right)
+    assert auroc(confidence, right) >= 0.83, auroc(confidence, right)
     assert np.mean(np.asarray(confidence) >= 1.0) < 0.5
 
 
