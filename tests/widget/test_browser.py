@@ -23,8 +23,8 @@ CELLS = [
     "print(json.dumps({'status': w.status, 'words': words.word.tolist(),"
     " 'confidence': words.confidence.tolist(), 'frames': len(w.up_latency_ms),"
     " 'errors': [e.code for e in w.transcript.errors]}, ensure_ascii=False))",
-    "from stt_notebook import samples\nf = LiveTranscriber(language='en', source=samples.path('en'))\nf",
-    "print(json.dumps({'status': f.status, 'utterances': f.transcript.utterances.text.tolist()}))",
+    "from stt_notebook import LiveTranscriber, samples\nf = LiveTranscriber(language='en', source=samples.path('en'))\nf",
+    "import json\nprint(json.dumps({'status': f.status, 'utterances': f.transcript.utterances.text.tolist()}))",
     "w.close()",
 ]
 
@@ -89,7 +89,7 @@ def test_a_file_source_ends_at_rest_with_one_line_per_utterance(lab):
     with chromium_page(wav) as page:
         open_notebook(page, lab, "live.ipynb")
         run_cell(page, 2)
-        view = page.locator(".stt-live").last
+        view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".stt-live")
         view.get_by_role("button", name="Start recording").click(timeout=90_000)
         view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)
         view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)  # the file played out
@@ -219,7 +219,8 @@ def test_the_view_reads_in_jupyterlabs_dark_theme(lab):
             page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=30_000)
             run_cell(page, 0)
             run_cell(page, 2)
-            view = page.locator(".stt-live").last
+            # cell 2's view: ".stt-live" alone can still be cell 0's while cell 2's output renders
+            view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".stt-live")
             view.get_by_role("button", name="Start recording").click(timeout=90_000)
             view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)  # not the idle before it
             view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
