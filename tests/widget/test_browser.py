@@ -90,6 +90,9 @@ def test_a_file_source_ends_at_rest_with_one_line_per_utterance(lab):
         open_notebook(page, lab, "live.ipynb")
         run_cell(page, 2)
         view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".stt-live")
+        # the model loaded first: clicked while it loads, the view showed "idle" as the load ended and
+        # only then recorded (a CI run beside another worker), which this test would take for the end
+        view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
         view.get_by_role("button", name="Start recording").click(timeout=90_000)
         view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)
         view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)  # the file played out
@@ -221,6 +224,7 @@ def test_the_view_reads_in_jupyterlabs_dark_theme(lab):
             run_cell(page, 2)
             # cell 2's view: ".stt-live" alone can still be cell 0's while cell 2's output renders
             view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".stt-live")
+            view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)  # the model loaded
             view.get_by_role("button", name="Start recording").click(timeout=90_000)
             view.get_by_role("button", name="Stop recording").wait_for(timeout=30_000)  # not the idle before it
             view.get_by_role("status").filter(has_text="idle").wait_for(timeout=90_000)
