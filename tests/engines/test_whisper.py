@@ -124,7 +124,16 @@ def words_of(text: str) -> list[str]:
 def test_whispers_threads_spin_briefly_on_a_shared_machine_unless_the_user_chose():
     """OpenMP reads GOMP_SPINCOUNT once, when CTranslate2 loads: the package sets it first (a busy
     machine's Korean final 28.9 s → 14.7 s after an 8 s clip, benchmarks/busy.py), a user's value stays."""
-    code = "import stt_notebook, os, ctranslate2; print(os.environ['GOMP_SPINCOUNT'])"
+    # the value in the environment at the moment CTranslate2 is first imported, wherever that happens
+    code = ("import importlib.abc, os, sys\n"
+            "seen = []\n"
+            "class Watch(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'ctranslate2' and not seen:\n"
+            "            seen.append(os.environ.get('GOMP_SPINCOUNT'))\n"
+            "sys.meta_path.insert(0, Watch())\n"
+            "import stt_notebook.engines.whisper, ctranslate2\n"
+            "print(seen[0])")
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
     ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     theirs = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "500"}, capture_output=True,
